@@ -1,0 +1,122 @@
+"""Conv2d (im2col + one batched matrix product) and MaxPool2d, NCHW."""
+import numpy as np
+
+from minilottery.backend import xp_of
+from minilottery.nn.im2col import col2im, im2col, out_size, windows
+from minilottery.nn.layers import Layer, Prunable, check_dtype
+
+
+def pair(v, name):
+    """An int or a 2-tuple as (h, w), refusing non-integers."""
+    t = (v, v) if np.isscalar(v) else tuple(v)
+    if len(t) != 2 or not all(isinstance(i, (int, np.integer)) for i in t):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return int(t[0]), int(t[1])
+
+
+def check_geometry(cls, in_shape, channels, k, s, p):
+    """Validate an input (C, H, W) against a window; return (Ho, Wo)."""
+    if len(in_shape) != 3 or (channels is not None and in_shape[0] != channels):
+        want = f"(N, {channels if channels is not None else 'C'}, H, W)"
+        raise ValueError(f"{cls} expected input of shape {want}, got (N, {', '.join(map(str, in_shape))})")
+    h, w = in_shape[1:]
+    if h + 2 * p[0] < k[0] or w + 2 * p[1] < k[1]:
+        raise ValueError(f"{cls} kernel {k} is larger than the padded input {(h + 2 * p[0], w + 2 * p[1])}")
+    return out_size(h, k[0], s[0], p[0]), out_size(w, k[1], s[1], p[1])
+
+
+def check_window(cls, k, s, p):
+    if min(k) < 1:
+        raise ValueError(f"{cls} kernel size must be positive, got {k}")
+    if min(s) < 1:
+        raise ValueError(f"{cls} stride must be positive, got {s}")
+    if min(p) < 0:
+        raise ValueError(f"{cls} padding must be non-negative, got {p}")
+
+
+class Conv2d(Prunable):
+    """y[n, o] = Σ_c W_eff[o, c] ⋆ x[n, c] + b[o], W (out, in, kh, kw).
+
+    ``input_shape`` (C, H, W), when given, is validated at construction.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
+                 dtype=np.float32, input_shape=None):
+        self.k, self.s, self.p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
+        check_window("Conv2d", self.k, self.s, self.p)
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"Conv2d needs positive channels, got in={in_channels}, out={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        if input_shape is not None:
+            self.output_shape(input_shape)
+        super().__init__((out_channels, in_channels) + self.k, (out_channels,), rng, dtype)
+
+    def output_shape(self, in_shape):
+        return (self.out_channels,) + check_geometry("Conv2d", tuple(in_shape), self.in_channels, self.k, self.s, self.p)
+
+    def forward(self, x, train=False):                        # x (N, C, H, W)
+        if x.ndim != 4:
+            raise ValueError(f"Conv2d expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        ho, wo = self.output_shape(x.shape[1:])[1:]
+        check_dtype(self, x)
+        self.x_shape = x.shape
+        self.cols = im2col(x, *self.k, *self.s, *self.p)       # (N, C·kh·kw, Ho·Wo)
+        self.w2 = self.effective_weight().reshape(self.out_channels, -1)  # (O, C·kh·kw)
+        y = self.w2 @ self.cols                                # (N, O, Ho·Wo)
+        y += self.params["b"][:, None]
+        return y.reshape(x.shape[0], self.out_channels, ho, wo)
+
+    def backward(self, dy):                                    # dy (N, O, Ho, Wo)
+        n = dy.shape[0]
+        dy2 = dy.reshape(n, self.out_channels, -1)             # (N, O, L)
+        xp = xp_of(dy)
+        # dW_eff = Σ_n dy_n colsₙᵀ ; db = Σ_{n,l} dy ; dx = col2im(W_effᵀ dy)
+        d_eff = xp.tensordot(dy2, self.cols, axes=([0, 2], [0, 2]))  # (O, C·kh·kw)
+        self._weight_grad(d_eff.reshape(self.params["W"].shape))
+        self.grads["b"] = dy2.sum(axis=(0, 2))
+        dcols = self.w2.T @ dy2                                # (N, C·kh·kw, L)
+        return col2im(dcols, self.x_shape, *self.k, *self.s, *self.p)
+
+    def __repr__(self):
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.k}, "
+                f"stride={self.s}, padding={self.p})")
+
+
+class MaxPool2d(Layer):
+    """y = max over each kh×kw window; the gradient goes to the first maximum in each window."""
+
+    def __init__(self, kernel_size, stride=None, input_shape=None):
+        super().__init__()
+        self.k = pair(kernel_size, "kernel_size")
+        self.s = self.k if stride is None else pair(stride, "stride")
+        check_window("MaxPool2d", self.k, self.s, (0, 0))
+        if input_shape is not None:
+            self.output_shape(input_shape)
+
+    def output_shape(self, in_shape):
+        return (in_shape[0],) + check_geometry("MaxPool2d", tuple(in_shape), None, self.k, self.s, (0, 0))
+
+    def forward(self, x, train=False):                        # x (N, C, H, W)
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2d expected input of shape (N, C, H, W), got {tuple(x.shape)}")
+        self.output_shape(x.shape[1:])
+        v = windows(x, *self.k, *self.s)                       # (N, C, Ho, Wo, kh, kw)
+        flat = v.reshape(v.shape[:4] + (-1,))
+        self.argmax = flat.argmax(axis=-1)                      # first maximum wins ties
+        self.x_shape = x.shape
+        return flat.max(axis=-1)
+
+    def backward(self, dy):                                    # dy (N, C, Ho, Wo)
+        # ∂y/∂x = 1 at the (first) arg-max of each window, 0 elsewhere
+        xp = xp_of(dy)
+        (kh, kw), (sh, sw) = self.k, self.s
+        ho, wo = dy.shape[2:]
+        dx = xp.zeros(self.x_shape, dtype=dy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                hit = self.argmax == i * kw + j
+                dx[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] += dy * hit
+        return dx
+
+    def __repr__(self):
+        return f"MaxPool2d(kernel_size={self.k}, stride={self.s})"

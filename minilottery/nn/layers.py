@@ -1,0 +1,144 @@
+"""Layers with explicit forward and hand-derived backward passes.
+
+Contract: ``forward(x, train)`` caches what ``backward(dy)`` needs;
+``backward(dy)`` returns ``dx`` and fills ``grads`` with the keys of ``params``.
+Prunable layers keep a ``mask`` for their weight ``W`` (never for biases): the
+forward uses the effective weight W ⊙ mask, and the backward stores the gradient
+with respect to that effective weight in ``grad_effective`` before masking it
+into ``grads["W"]``, so a supermask can turn it into a gradient for its scores.
+"""
+import numpy as np
+
+from minilottery.backend import asarray, xp_of
+from minilottery.nn.init import glorot_normal, zeros
+
+
+class Layer:
+    """A layer without parameters (ReLU, Flatten, pooling, dropout)."""
+    params: dict
+    grads: dict
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+
+    def output_shape(self, in_shape):
+        """Shape of one example's output, (C, H, W) or (F,); validates the input."""
+        return tuple(in_shape)
+
+    def __repr__(self):
+        return type(self).__name__ + "()"
+
+
+def check_dtype(layer, x):
+    if x.dtype != layer.dtype:
+        raise TypeError(f"{type(layer).__name__} holds {layer.dtype} weights but got "
+                        f"{x.dtype} input; convert the input (nothing is cast silently)")
+
+
+class Prunable(Layer):
+    """A layer with a weight W that can be masked: forward uses W ⊙ mask."""
+
+    def __init__(self, w_shape, bias_shape, rng, dtype):
+        super().__init__()
+        self.dtype = np.dtype(dtype)
+        self.params = {"W": glorot_normal(w_shape, rng, self.dtype), "b": zeros(bias_shape, self.dtype)}
+        self.mask = None            # None means dense; else an array shaped like W (0/1)
+        self.grad_effective = None  # ∂L/∂(W ⊙ mask), for supermasks
+
+    def effective_weight(self):
+        """W ⊙ mask, the weight the forward pass uses."""
+        w = self.params["W"]
+        return w if self.mask is None else w * self.mask
+
+    def set_mask(self, mask):
+        """Install a 0/1 mask shaped like W (host or device array), in W's dtype."""
+        if mask is None:
+            self.mask = None
+            return
+        w = self.params["W"]
+        if tuple(mask.shape) != tuple(w.shape):
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape {tuple(w.shape)}")
+        self.mask = asarray(mask, dtype=self.dtype).copy()  # never alias the caller's array
+
+    def _weight_grad(self, d_eff):
+        # ∂L/∂W = ∂L/∂W_eff ⊙ mask; pruned weights get exactly zero gradient
+        self.grad_effective = d_eff
+        self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
+
+
+class Dense(Prunable):
+    """y = x W_effᵀ + b with W (out, in), PyTorch's layout."""
+
+    def __init__(self, in_features, out_features, rng, dtype=np.float32):
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Dense needs positive sizes, got in={in_features}, out={out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        super().__init__((out_features, in_features), (out_features,), rng, dtype)
+
+    def output_shape(self, in_shape):
+        if tuple(in_shape) != (self.in_features,):
+            raise ValueError(f"Dense expected input of shape (N, {self.in_features}), "
+                             f"got (N, {', '.join(map(str, in_shape))})")
+        return (self.out_features,)
+
+    def forward(self, x, train=False):                    # x (N, in)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Dense expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
+        check_dtype(self, x)
+        self.x, self.w_eff = x, self.effective_weight()
+        return x @ self.w_eff.T + self.params["b"]          # (N, out)
+
+    def backward(self, dy):                                # dy (N, out)
+        # dW_eff = dyᵀ x ; db = Σ_n dy ; dx = dy W_eff
+        self._weight_grad(dy.T @ self.x)                   # (out, in)
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.w_eff                             # (N, in)
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features})"
+
+
+class ReLU(Layer):
+    def forward(self, x, train=False):
+        self.positive = x > 0
+        return xp_of(x).maximum(x, 0)
+
+    def backward(self, dy):
+        # ∂relu/∂x = 1[x > 0] (subgradient 0 at x = 0)
+        return dy * self.positive
+
+
+class Flatten(Layer):
+    def output_shape(self, in_shape):
+        return (int(np.prod(in_shape)),)
+
+    def forward(self, x, train=False):                    # (N, C, H, W) -> (N, C·H·W)
+        self.shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self.shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p) in training."""
+
+    def __init__(self, p, rng):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {p}")
+        self.p, self.rng = float(p), rng
+
+    def forward(self, x, train=False):
+        if not train or self.p == 0.0:
+            self.scale = None
+            return x
+        keep = self.rng.random(x.shape) >= self.p            # host stream, then device
+        self.scale = asarray(keep.astype(x.dtype) / x.dtype.type(1.0 - self.p))
+        return x * self.scale
+
+    def backward(self, dy):
+        return dy if self.scale is None else dy * self.scale
+
+    def __repr__(self):
+        return f"Dropout({self.p})"

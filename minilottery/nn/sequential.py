@@ -1,0 +1,91 @@
+"""Sequential: named layers in order, walking parameters, gradients and masks.
+
+Parameters are addressed as ``"layer.key"`` (``"fc1.W"``, ``"conv2.b"``). Only
+the weights ``W`` of prunable layers carry masks; biases never do.
+"""
+import numpy as np
+
+from minilottery.backend import asarray, to_numpy
+from minilottery.nn.layers import Prunable
+
+
+class Sequential:
+    def __init__(self, layers, input_shape):
+        """layers: list of (name, layer); input_shape: one example's (C, H, W) or (F,)."""
+        names = [n for n, _ in layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique, got {names}")
+        self.layers = list(layers)
+        self.input_shape = tuple(input_shape)
+        shape = self.input_shape
+        for name, layer in self.layers:                      # validate the whole chain now
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as e:
+                raise ValueError(f"layer {name!r}: {e}") from None
+        self.output_shape = shape
+
+    def forward(self, x, train=False):
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"model expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+        for _, layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy):
+        for _, layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    # -- walking -----------------------------------------------------------
+    def prunable(self):
+        """{layer name: layer} for layers whose weight can be masked, in order."""
+        return {n: l for n, l in self.layers if isinstance(l, Prunable)}
+
+    def params(self):
+        """{"layer.key": array}: live references, updated in place by optimisers."""
+        return {f"{n}.{k}": v for n, l in self.layers for k, v in l.params.items()}
+
+    def grads(self):
+        return {f"{n}.{k}": v for n, l in self.layers for k, v in l.grads.items()}
+
+    def masks(self):
+        """{"layer.W": mask} for every prunable layer that has a mask installed."""
+        return {f"{n}.W": l.mask for n, l in self.prunable().items() if l.mask is not None}
+
+    def set_masks(self, masks):
+        """Install masks {"layer.W": 0/1 array}; pruned weights are zeroed too."""
+        layers = self.prunable()
+        for key, m in masks.items():
+            name = key[:-2] if key.endswith(".W") else key
+            if name not in layers:
+                raise KeyError(f"no prunable layer {name!r}; prunable layers: {list(layers)}")
+            layers[name].set_mask(m)
+            layers[name].params["W"] *= layers[name].mask   # pruned weights are exactly 0
+
+    # -- weights in and out (always by copy) ---------------------------------
+    def get_weights(self):
+        """Host copies of every parameter, {"layer.key": np.ndarray}."""
+        return {k: np.array(to_numpy(v), copy=True) for k, v in self.params().items()}
+
+    def set_weights(self, weights):
+        """Copy values into the live parameters (never aliasing the caller's arrays)."""
+        params = self.params()
+        missing = set(params) - set(weights)
+        if missing:
+            raise KeyError(f"weights lack {sorted(missing)}")
+        for k, v in params.items():
+            if tuple(weights[k].shape) != tuple(v.shape):
+                raise ValueError(f"{k}: shape {tuple(weights[k].shape)} does not match {tuple(v.shape)}")
+            v[...] = asarray(weights[k], dtype=v.dtype)
+
+    def weight_counts(self):
+        """{"layer.W": number of weights} for prunable layers (biases excluded)."""
+        return {f"{n}.W": int(l.params["W"].size) for n, l in self.prunable().items()}
+
+    def __repr__(self):
+        body = "\n".join(f"  ({n}): {l!r}" for n, l in self.layers)
+        return f"Sequential(input {self.input_shape}\n{body}\n)"
