@@ -1,0 +1,273 @@
+"""MNIST and CIFAR-10: verified files in, the papers' splits out, batches on the device.
+
+    splits = load_dataset("mnist")                      # Splits(train, val, test), host arrays
+    batches = Batches(*splits.train, batch_size=60, rng=streams.data)
+    xb, yb = next(batches)                              # on the active backend
+    for xb, yb in iterate_eval(*splits.val): ...
+
+Files come from the official releases: MNIST's four IDX files (gzip) and
+CIFAR-10's *binary* archive ``cifar-10-binary.tar.gz`` (nothing is unpickled).
+Where they are downloaded from and stored (mirror and data-folder settings) is
+described in :mod:`minilottery.download` and ``datasets/README.md``. The pins in
+:data:`SHA256` are checked every time a file is used.
+
+Preprocessing (defined here and nowhere else)
+---------------------------------------------
+* Images: uint8 pixels divided by 255 to float32 in [0, 1], layout NCHW:
+  MNIST ``(N, 1, 28, 28)``, CIFAR-10 ``(N, 3, 32, 32)`` with channels R, G, B.
+* CIFAR-10 only, after that: per-channel standardisation ``(x - mean[c]) / std[c]``,
+  with the mean and population standard deviation (ddof=0) of channel ``c``
+  over every pixel of the 45,000 *training-split* images (validation images
+  excluded), applied unchanged to the validation and test splits.
+  MNIST is not standardised.
+* Labels: int64 class indices 0..9. No augmentation.
+
+Splits (the papers')
+--------------------
+MNIST 55,000 train / 5,000 validation / 10,000 test; CIFAR-10 45,000 / 5,000 /
+10,000. The test split is the official test set. The validation split is drawn
+from the official training set: ``numpy.random.default_rng(split_seed).permutation(N)``
+over its N images; the first 5,000 indices are validation, the rest training,
+each then sorted so both keep the official order. ``split_seed`` defaults to 0
+and is separate from the training seeds, so every run sees the same split.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from minilottery import backend
+from minilottery.download import (DatasetError, data_folder, ensure, gunzip, read_tar_members,
+                                  sha256_bytes, sha256_file, sources)
+
+__all__ = ["DatasetError", "Splits", "load_dataset", "Batches", "iterate_eval", "split_indices"]
+
+URLS = {
+    "mnist": ("https://storage.googleapis.com/cvdf-datasets/mnist/",
+              "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    "cifar10": ("https://www.cs.toronto.edu/~kriz/",),
+}
+# SHA-256 pins: MNIST of each file's DECOMPRESSED content (the .gz bytes depend on
+# the compressor, the content is the dataset); CIFAR-10 of the archive itself.
+# Module-level so that tests can substitute their own small files.
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "cifar10": {
+        "cifar-10-binary.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+    },
+}
+# (train, validation, test) sizes; train + validation = the official training set.
+SPLIT_SIZES = {"mnist": (55_000, 5_000, 10_000), "cifar10": (45_000, 5_000, 10_000)}
+NUM_CLASSES = 10
+
+
+@dataclass
+class Splits:
+    """Host arrays ``(x, y)``: x float32 NCHW, y int64 (see the module docstring)."""
+    train: tuple
+    val: tuple
+    test: tuple
+
+
+# ---------------------------------------------------------------- MNIST (IDX)
+IDX_IMAGES, IDX_LABELS = 2051, 2049  # magic numbers: 0x0803 / 0x0801 = uint8, 3 / 1 dims
+
+
+def parse_idx(data, magic, where="IDX data"):
+    """The uint8 array in an IDX file's (decompressed) content, after checking its header."""
+    kind = "images" if magic == IDX_IMAGES else "labels"
+    got = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if got != magic:
+        raise DatasetError(f"{where}: magic number {got}, expected {magic} (IDX {kind}); "
+                           "not the right file: delete it and run again")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    size = math.prod(dims)
+    if len(data) < header or len(data) - header != size:
+        raise DatasetError(f"{where}: header declares {kind} of shape {dims} = {size} bytes, "
+                           f"but {len(data) - header} bytes follow it; delete it and run again")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+
+
+def _mnist_file(folder, filename, magic, mirror):
+    expected = SHA256["mnist"][filename]
+
+    def check(path):
+        content = gunzip(path)
+        actual = sha256_bytes(content)
+        if actual != expected:
+            raise DatasetError(f"SHA-256 of the decompressed content is {actual}, expected {expected}")
+        return content
+
+    content = ensure(folder, filename, sources("mnist", filename, URLS["mnist"], mirror), check)
+    return parse_idx(content, magic, where=str(folder / filename))
+
+
+def _mnist_raw(data_dir, mirror):
+    """((x, y) official train, (x, y) official test): uint8 images (N, 1, 28, 28), int64 labels."""
+    folder = data_folder("mnist", data_dir)
+    out = []
+    for part in ("train", "t10k"):
+        x = _mnist_file(folder, f"{part}-images-idx3-ubyte.gz", IDX_IMAGES, mirror)
+        y = _mnist_file(folder, f"{part}-labels-idx1-ubyte.gz", IDX_LABELS, mirror)
+        if x.shape[1:] != (28, 28) or len(x) != len(y):
+            raise DatasetError(f"{folder}: {part} images {x.shape} do not match {len(y)} labels "
+                               "of 28x28 digits; delete the files and run again")
+        out.append((x[:, None], _labels(y, folder / f"{part}-labels-idx1-ubyte.gz")))
+    return out
+
+
+def _labels(y, where):
+    if len(y) and y.max() >= NUM_CLASSES:
+        raise DatasetError(f"{where}: label {y.max()} outside 0..{NUM_CLASSES - 1}")
+    return y.astype(np.int64)
+
+
+# ------------------------------------------------------ CIFAR-10 (binary version)
+CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
+CIFAR_TRAIN = tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6))
+CIFAR_TEST = "cifar-10-batches-bin/test_batch.bin"
+CIFAR_RECORD = 1 + 3 * 32 * 32  # label byte, then 1024 R, 1024 G, 1024 B bytes (rows of 32)
+
+
+def parse_cifar_batch(data, where="CIFAR-10 batch"):
+    """uint8 images (N, 3, 32, 32) and int64 labels from a ``*.bin`` file's bytes."""
+    if len(data) == 0 or len(data) % CIFAR_RECORD:
+        raise DatasetError(f"{where}: {len(data)} bytes is not a whole number of "
+                           f"{CIFAR_RECORD}-byte records")
+    rec = np.frombuffer(data, np.uint8).reshape(-1, CIFAR_RECORD)
+    return rec[:, 1:].reshape(-1, 3, 32, 32), _labels(rec[:, 0], where)
+
+
+def _cifar10_raw(data_dir, mirror):
+    """((x, y) official train, (x, y) official test): uint8 images (N, 3, 32, 32), int64 labels."""
+    folder = data_folder("cifar10", data_dir)
+    expected = SHA256["cifar10"][CIFAR_ARCHIVE]
+
+    def check(path):
+        actual = sha256_file(path)
+        if actual != expected:
+            raise DatasetError(f"SHA-256 of the archive is {actual}, expected {expected}")
+
+    ensure(folder, CIFAR_ARCHIVE, sources("cifar10", CIFAR_ARCHIVE, URLS["cifar10"], mirror), check)
+    archive = folder / CIFAR_ARCHIVE
+    members = read_tar_members(archive, set(CIFAR_TRAIN + (CIFAR_TEST,)))
+    parts = [parse_cifar_batch(members[n], f"{archive}:{n}") for n in CIFAR_TRAIN + (CIFAR_TEST,)]
+    train = tuple(np.concatenate(a) for a in zip(*parts[:-1]))
+    return train, parts[-1]
+
+
+# ------------------------------------------------------------- splits and preprocessing
+LOADERS = {"mnist": _mnist_raw, "cifar10": _cifar10_raw}
+
+
+def split_indices(n, n_val, split_seed=0):
+    """(train, validation) indices into the official training set; see "Splits" above."""
+    order = np.random.default_rng(split_seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _channel_stats(x):
+    """Per-channel mean and population std (float64, pixel units) of uint8 images (N, C, H, W).
+
+    Computed exactly from each channel's histogram of the 256 pixel values,
+    without a float copy of the images.
+    """
+    v = np.arange(256, dtype=np.float64)
+    counts = np.stack([np.bincount(x[:, c].ravel(), minlength=256) for c in range(x.shape[1])])
+    counts = counts.astype(np.float64)                  # (C, 256)
+    n = counts.sum(axis=1)
+    mean = counts @ v / n
+    var = (counts * (v - mean[:, None]) ** 2).sum(axis=1) / n
+    return mean, np.sqrt(var)
+
+
+def _to_unit(x):
+    """uint8 -> float32 in [0, 1] (divided in place: one allocation)."""
+    out = x.astype(np.float32)
+    out /= np.float32(255)
+    return out
+
+
+def load_dataset(name, data_dir=None, mirror=None, split_seed=0):
+    """Load ``"mnist"`` or ``"cifar10"`` as :class:`Splits` of preprocessed host arrays.
+
+    Downloads and verifies the files first if needed (``data_dir`` and
+    ``mirror``: see :mod:`minilottery.download`). Raises :class:`DatasetError`
+    for a missing, corrupt or wrong file, ``ValueError`` for an unknown name.
+    """
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {tuple(LOADERS)}")
+    (x, y), (x_test, y_test) = LOADERS[name](data_dir, mirror)
+    n_train, n_val, n_test = SPLIT_SIZES[name]
+    if len(x) != n_train + n_val or len(x_test) != n_test:
+        raise DatasetError(f"{name}: found {len(x)} training and {len(x_test)} test examples, "
+                           f"expected {n_train + n_val} and {n_test}")
+    train_idx, val_idx = split_indices(len(x), n_val, split_seed)
+    parts = [(x[train_idx], y[train_idx]), (x[val_idx], y[val_idx]), (x_test, y_test)]
+    if name == "cifar10":  # stats of the uint8 training split, rescaled to [0, 1] units
+        mean, std = _channel_stats(parts[0][0])
+        shift = (mean / 255).astype(np.float32).reshape(1, -1, 1, 1)
+        scale = (np.where(std > 0, std, 1.0) / 255).astype(np.float32).reshape(1, -1, 1, 1)
+    parts = [(_to_unit(xs), ys) for xs, ys in parts]
+    if name == "cifar10":
+        for xs, _ in parts:
+            xs -= shift  # in place: CIFAR-10 in float32 is 737 MB
+            xs /= scale
+    return Splits(*parts)
+
+
+# ------------------------------------------------------------------------ batches
+class Batches:
+    """Endless shuffled mini-batches ``(x, y)`` on the active backend: ``next(batches)``.
+
+    Every epoch draws a new permutation of the examples from ``rng`` (a host
+    ``numpy.random.Generator``, e.g. ``Streams.data``) and cuts it into
+    consecutive batches of ``batch_size``. The last partial batch of an epoch is
+    DROPPED: every batch has exactly ``batch_size`` examples and each example
+    appears at most once per epoch (MNIST: 55,000 // 60 = 916 batches, a
+    different 40 examples left out each epoch).
+
+    Attributes: ``epoch``, the 0-based epoch of the latest batch;
+    ``batches_per_epoch``.
+    """
+
+    def __init__(self, x, y, batch_size=60, rng=None):
+        x, y = np.asarray(x), np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError("rng must be a numpy.random.Generator, e.g. Streams.from_seed(seed).data")
+        if not 1 <= batch_size <= len(x):
+            raise ValueError(f"batch_size {batch_size} must be between 1 and the number "
+                             f"of examples ({len(x)})")
+        self.x, self.y, self.batch_size, self.rng = x, y, int(batch_size), rng
+        self.batches_per_epoch = len(x) // self.batch_size
+        self.epoch = 0
+        self._order, self._next = None, 0  # permutation of this epoch, index of the next batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._order is None or self._next == self.batches_per_epoch:
+            if self._order is not None:
+                self.epoch += 1
+            self._order, self._next = self.rng.permutation(len(self.x)), 0
+        idx = self._order[self._next * self.batch_size:(self._next + 1) * self.batch_size]
+        self._next += 1
+        return backend.asarray(self.x[idx]), backend.asarray(self.y[idx])
+
+
+def iterate_eval(x, y, batch_size=1000):
+    """``(x, y)`` batches in order on the active backend, the last possibly smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    for i in range(0, len(x), batch_size):
+        yield backend.asarray(x[i:i + batch_size]), backend.asarray(y[i:i + batch_size])
