@@ -1,0 +1,191 @@
+"""The backend switch, its errors, and NumPy/CuPy parity (the latter only with a GPU)."""
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from minilottery import backend
+from minilottery.backend import set_backend, to_numpy
+from minilottery.nn import (Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU, Sequential,
+                            softmax_cross_entropy)
+from minilottery.rng import Streams
+from tests.conftest import requires_gpu
+
+
+@pytest.fixture(autouse=True)
+def restore_numpy_backend():
+    set_backend("numpy")
+    yield
+    set_backend("numpy")
+
+
+# -- choosing a backend ------------------------------------------------------------------
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ValueError) as e:
+        set_backend("bogus")
+    msg = str(e.value)
+    assert "bogus" in msg and "numpy" in msg and "cupy" in msg, msg
+    assert backend.get_backend() is np            # the failed request changed nothing
+
+
+def test_numpy_backend_selected():
+    assert set_backend("numpy") is np
+    assert backend.get_backend() is np and backend.backend_name() == "numpy"
+    backend.synchronize()                          # a no-op on NumPy, must not fail
+
+
+def test_missing_cupy_raises_runtime_error_mentioning_cupy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` now raises ImportError
+    with pytest.raises(RuntimeError, match="CuPy"):
+        set_backend("cupy")
+    assert backend.cupy_available() is False
+    assert backend.get_backend() is np and backend.backend_name() == "numpy"
+
+
+def _fake_cupy(get_count):
+    mod = types.ModuleType("cupy")
+    mod.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=get_count))
+    return mod
+
+
+def test_cupy_without_a_gpu_is_refused(monkeypatch):
+    """CuPy importing is not the same as a GPU existing: the device count is checked."""
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(lambda: 0))
+    with pytest.raises(RuntimeError, match="GPU"):
+        set_backend("cupy")
+    assert backend.cupy_available() is False
+    assert backend.get_backend() is np
+
+
+def test_cupy_with_broken_driver_is_refused(monkeypatch):
+    def broken():
+        raise OSError("libcuda.so: cannot open shared object file")
+
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(broken))
+    with pytest.raises(RuntimeError, match="libcuda"):
+        set_backend("cupy")
+    assert backend.cupy_available() is False
+
+
+def test_environment_variable_chooses_the_initial_backend(monkeypatch):
+    monkeypatch.setattr(backend, "_active", None)
+    monkeypatch.setenv(backend.ENV_VAR, " NumPy ")
+    assert backend.get_backend() is np
+    monkeypatch.setattr(backend, "_active", None)
+    monkeypatch.setenv(backend.ENV_VAR, "tensorflow")
+    with pytest.raises(ValueError, match="tensorflow"):
+        backend.get_backend()
+
+
+# -- host boundary -----------------------------------------------------------------------
+@pytest.mark.parametrize("a", [
+    np.arange(6.0).reshape(2, 3),
+    np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],    # non-contiguous view
+    np.array(3.5),
+    np.zeros((0, 4), dtype=np.int64),
+])
+def test_to_numpy_on_numpy_is_identity(a):
+    assert to_numpy(a) is a
+
+
+def test_to_numpy_calls_get_on_device_arrays_and_converts_the_rest():
+    class DeviceArray:
+        def get(self):
+            return np.array([1.0, 2.0])
+
+    np.testing.assert_array_equal(to_numpy(DeviceArray()), [1.0, 2.0])
+    out = to_numpy([1, 2, 3])
+    assert isinstance(out, np.ndarray) and out.tolist() == [1, 2, 3]
+
+
+def test_xp_of_and_asarray_on_numpy():
+    a = np.ones(3, dtype=np.float32)
+    assert backend.xp_of(a) is np and backend.xp_of(1.0) is np
+    b = backend.asarray(a)
+    assert isinstance(b, np.ndarray) and b.dtype == np.float32
+    assert backend.asarray([1, 2], dtype=np.float32).dtype == np.float32
+
+
+# -- NumPy/CuPy parity (GPU only) ----------------------------------------------------------
+def _close(a, b, rel=2e-4):
+    a, b = to_numpy(a).astype(np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    scale = max(float(np.max(np.abs(b))), 1e-6) if b.size else 1.0
+    assert float(np.max(np.abs(a - b))) <= rel * scale, float(np.max(np.abs(a - b))) / scale
+
+
+def _lenet_like(seed, dropout=0.0):
+    s = Streams.from_seed(seed)
+    layers = [("flatten", Flatten()), ("fc1", Dense(784, 300, s.init)), ("relu1", ReLU())]
+    if dropout:
+        layers.append(("drop1", Dropout(dropout, s.dropout)))
+    layers += [("fc2", Dense(300, 100, s.init)), ("relu2", ReLU()), ("fc3", Dense(100, 10, s.init))]
+    return Sequential(layers, input_shape=(1, 28, 28))
+
+
+def _small_conv(seed):
+    s = Streams.from_seed(seed)
+    return Sequential([
+        ("conv1", Conv2d(3, 8, 3, s.init, padding=1)), ("relu1", ReLU()),
+        ("conv2", Conv2d(8, 8, (3, 2), s.init, stride=(1, 2), padding=(1, 0))), ("relu2", ReLU()),
+        ("pool", MaxPool2d(2)), ("flatten", Flatten()),
+        ("fc", Dense(8 * 6 * 3, 10, s.init)),
+    ], input_shape=(3, 12, 12))
+
+
+def _run(build, x, labels, mask_seed=None, train=False):
+    """Forward, loss and backward on the active backend; everything returned on the host."""
+    net = build()
+    if mask_seed is not None:
+        r = np.random.default_rng(mask_seed)
+        net.set_masks({k: (r.random(w.shape) < 0.6).astype(np.float32)
+                       for k, w in net.get_weights().items() if k.endswith(".W")})
+    xd = backend.asarray(x)
+    logits = net.forward(xd, train=train)
+    loss, dlogits = softmax_cross_entropy(logits, backend.asarray(labels))
+    dx = net.backward(dlogits)
+    return (to_numpy(logits), float(to_numpy(loss)), to_numpy(dx),
+            {k: to_numpy(v) for k, v in net.grads().items()}, net.get_weights())
+
+
+@requires_gpu
+@pytest.mark.parametrize("build", [_lenet_like, _small_conv])
+def test_same_seed_same_initial_weights_on_both_backends(build):
+    host = build(0).get_weights()
+    set_backend("cupy")
+    device_net = build(0)
+    assert all(type(v).__module__.startswith("cupy") for v in device_net.params().values())
+    dev = device_net.get_weights()
+    assert set(host) == set(dev)
+    for k in host:
+        np.testing.assert_array_equal(dev[k], host[k])
+
+
+@requires_gpu
+@pytest.mark.parametrize("case", ["lenet", "lenet-dropout", "lenet-masked", "conv", "conv-masked"])
+def test_forward_backward_parity(case):
+    rng = np.random.default_rng(42)
+    if case.startswith("lenet"):
+        build = (lambda: _lenet_like(1, dropout=0.5)) if case == "lenet-dropout" else (lambda: _lenet_like(1))
+        x = rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
+    else:
+        build = lambda: _small_conv(1)  # noqa: E731
+        x = rng.standard_normal((4, 3, 12, 12)).astype(np.float32)
+    labels = rng.integers(0, 10, size=x.shape[0])
+    mask_seed = 9 if case.endswith("masked") else None
+    train = case == "lenet-dropout"
+
+    host = _run(build, x, labels, mask_seed, train)
+    set_backend("cupy")
+    dev = _run(build, x, labels, mask_seed, train)
+
+    _close(dev[0], host[0])
+    assert abs(dev[1] - host[1]) <= 1e-5 * max(1.0, abs(host[1]))
+    _close(dev[2], host[2])
+    assert set(dev[3]) == set(host[3])
+    for k in host[3]:
+        assert dev[3][k].dtype == np.float32
+        _close(dev[3][k], host[3][k])
+    for k in host[4]:
+        np.testing.assert_array_equal(dev[4][k], host[4][k])   # weights untouched, identical
