@@ -1,0 +1,1 @@
+"""The science: pruning, resets, and the iterative magnitude pruning experiment."""

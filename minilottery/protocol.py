@@ -1,0 +1,41 @@
+"""The papers' hyperparameters, in one table (Frankle & Carbin 2019, Figure 2).
+
+| model          | dataset | optimiser  | batch | iterations | conv / fc / output pruning per round |
+|----------------|---------|------------|-------|------------|--------------------------------------|
+| lenet_300_100  | mnist   | Adam 1.2e-3| 60    | 50,000     |  –  / 20% / 10%                      |
+| conv2          | cifar10 | Adam 2e-4  | 60    | 20,000     | 10% / 20% / 10%                      |
+| conv4          | cifar10 | Adam 3e-4  | 60    | 25,000     | 10% / 20% / 10%                      |
+| conv6          | cifar10 | Adam 3e-4  | 60    | 30,000     | 15% / 20% / 10%                      |
+
+With dropout (0.5) the conv networks train three times as long
+(the paper's Appendix). Validation and test are evaluated every 100 iterations.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Protocol:
+    dataset: str
+    lr: float
+    iterations: int
+    conv_rate: float = 0.0      # fraction of remaining conv weights pruned per round
+    fc_rate: float = 0.2        # hidden fully connected layers
+    output_rate: float = 0.1    # the output layer (fc3), half the hidden rate
+    optimizer: str = "adam"
+    batch_size: int = 60
+    eval_every: int = 100
+
+
+PAPER = {
+    "lenet_300_100": Protocol("mnist", 1.2e-3, 50_000),
+    "conv2": Protocol("cifar10", 2e-4, 20_000, conv_rate=0.1),
+    "conv4": Protocol("cifar10", 3e-4, 25_000, conv_rate=0.1),
+    "conv6": Protocol("cifar10", 3e-4, 30_000, conv_rate=0.15),
+}
+DROPOUT_LENGTH_FACTOR = 3
+
+
+def paper_protocol(model):
+    if model not in PAPER:
+        raise ValueError(f"unknown model {model!r}; choose one of {tuple(PAPER)}")
+    return PAPER[model]

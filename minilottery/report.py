@@ -1,0 +1,130 @@
+"""Tables and plots of an IMP experiment file (``python -m minilottery report FILE``).
+
+One row per Pm (percent of weights remaining): the early-stopping iteration
+and the test accuracy there, as mean [min–max] over trials, for the winning
+tickets and for each control. Controls with K > 1 runs per trial are averaged
+within the trial first. The plot follows the Lottery Ticket paper's Figure 4:
+log-scaled Pm on the x axis, falling from 100 to the left, error bars min–max.
+"""
+import os
+
+import numpy as np
+
+from minilottery.store import ExperimentStore
+
+LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random pruning"}
+
+
+def collect(path):
+    """{kind: {level: {"Pm": p, "es": [per trial], "acc": [...], "final": [...], "train": [...]}}}."""
+    store = ExperimentStore(path, ExperimentStore.read_config(path))
+    out = {}
+    for trial in store.groups("trials"):
+        for level in store.groups(f"trials/{trial}/levels"):
+            per_kind = {}
+            for run in store.groups(f"trials/{trial}/levels/{level}"):
+                g = f"trials/{trial}/levels/{level}/{run}"
+                if run == "mask" or not store.done(g):
+                    continue
+                a = store.attrs(g)
+                kind = str(a["kind"])
+                per_kind.setdefault(kind, []).append(a)
+            for kind, runs in per_kind.items():
+                row = out.setdefault(kind, {}).setdefault(int(level), {"Pm": float(runs[0]["Pm"]),
+                                                                      "es": [], "acc": [], "final": [], "train": []})
+                row["es"].append(np.mean([r["early_stop_iteration"] for r in runs]))
+                row["acc"].append(np.mean([r["early_stop_test_acc"] for r in runs]))
+                row["final"].append(np.mean([r["final_test_acc"] for r in runs]))
+                row["train"].append(np.mean([r["final_train_acc"] for r in runs]))
+    for kind in ("reinit", "random"):   # the dense network is level 0 of every kind's curve
+        if kind in out and 0 in out.get("ticket", {}):
+            out[kind].setdefault(0, out["ticket"][0])
+    return out
+
+
+def _cell(values, scale=1.0, fmt="{:.0f}"):
+    if not values:
+        return "–"
+    v = np.asarray(values) * scale
+    if len(v) == 1:
+        return fmt.format(v[0])
+    return f"{fmt.format(v.mean())} [{fmt.format(v.min())}–{fmt.format(v.max())}]"
+
+
+def format_table(data):
+    """Markdown table, one row per Pm, columns per kind (early-stop iteration, test accuracy %)."""
+    kinds = [k for k in LABELS if k in data]
+    levels = sorted({lv for k in kinds for lv in data[k]})
+    head = ["level", "Pm %"]
+    for k in kinds:
+        head += [f"{LABELS[k]}: early-stop iter", f"{LABELS[k]}: test acc % at early stop"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lv in levels:
+        pm = next(data[k][lv]["Pm"] for k in kinds if lv in data[k])
+        cells = [str(lv), f"{100 * pm:.1f}"]
+        for k in kinds:
+            r = data[k].get(lv, {"es": [], "acc": []})
+            cells += [_cell(r["es"]), _cell(r["acc"], 100, "{:.2f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(data, png, title=""):
+    """Figure-4-style PNG; returns the path, or None where matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for kind in [k for k in LABELS if k in data]:
+        rows = [data[kind][lv] for lv in sorted(data[kind])]
+        pm = np.array([100 * r["Pm"] for r in rows])
+        for ax, key, scale in ((axes[0], "es", 1), (axes[1], "acc", 100)):
+            v = [np.asarray(r[key]) * scale for r in rows]
+            mean = np.array([x.mean() for x in v])
+            err = np.array([[m - x.min() for m, x in zip(mean, v)], [x.max() - m for m, x in zip(mean, v)]])
+            ax.errorbar(pm, mean, yerr=err, marker="o", ms=3, capsize=2, label=LABELS[kind])
+    for ax, ylabel in zip(axes, ("early-stop iteration", "test accuracy at early stop (%)")):
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("percent of weights remaining (Pm)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
+def add_arguments(p):
+    p.add_argument("file", help="experiment file (.h5) written by `imp`")
+    p.add_argument("--png", default=None, help="plot path (default: FILE with .png)")
+    p.add_argument("--no-plot", action="store_true")
+
+
+def report(path, png=None, make_plot=True, log=print):
+    cfg = ExperimentStore.read_config(path)
+    data = collect(path)
+    if not data:
+        log(f"{path} has no finished runs yet")
+        return None
+    table = format_table(data)
+    log(f"{cfg['model']} on {cfg['dataset']}: {cfg['iterations']} iterations per run, "
+        f"{cfg['trials']} trial(s), {'one-shot' if cfg['oneshot'] else 'iterative'} pruning, "
+        f"reset to {'θ%d' % cfg['rewind_iteration'] if cfg['rewind_iteration'] else 'θ0'}")
+    log(table)
+    if make_plot:
+        png = png or os.path.splitext(path)[0] + ".png"
+        if plot(data, png, title=f"{cfg['model']} / {cfg['dataset']}"):
+            log(f"plot: {png}")
+        else:
+            log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+    return table
+
+
+def run(args):
+    report(args.file, png=args.png, make_plot=not args.no_plot)

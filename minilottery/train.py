@@ -1,0 +1,124 @@
+"""Iteration-based training with the papers' evaluation schedule.
+
+The papers count iterations (mini-batches), not epochs. Every ``eval_every``
+iterations the trainer records the mean training loss and accuracy of the
+mini-batches since the last evaluation, and the loss and accuracy on the
+validation and test splits. The *early-stopping iteration* (the papers'
+measure of learning speed) is the evaluation point of minimum validation loss,
+found after training, as in the Lottery Ticket paper; the test set is never
+used to choose it.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minilottery.backend import asarray
+from minilottery.data import Batches
+from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
+from minilottery.nn.optim import make_optimizer
+from minilottery.progress import Progress
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 50_000
+    lr: float = 1.2e-3
+    batch_size: int = 60
+    optimizer: str = "adam"
+    eval_every: int = 100
+    eval_batch: int = 1000
+
+    def __post_init__(self):
+        for name in ("iterations", "batch_size", "eval_every", "eval_batch"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+
+
+CURVES = ("iteration", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+@dataclass
+class TrainResult:
+    curves: dict                      # name -> 1-D array over evaluation points (CURVES)
+    early_stop_iteration: int         # iteration of minimum validation loss
+    early_stop_test_acc: float        # test accuracy there
+    early_stop_val_acc: float
+    final_test_acc: float
+    final_train_acc: float            # accuracy on the whole training split at the end
+    snapshots: dict = field(default_factory=dict)  # iteration -> host weights (for rewinding)
+
+    def summary(self):
+        return {k: getattr(self, k) for k in ("early_stop_iteration", "early_stop_test_acc",
+                                              "early_stop_val_acc", "final_test_acc", "final_train_acc")}
+
+
+def evaluate(model, x, y, batch_size=1000):
+    """(mean loss, accuracy) of the model on device arrays x, y, in eval mode."""
+    total, correct = 0.0, 0
+    for i in range(0, x.shape[0], batch_size):
+        loss_sum, n_right = loss_and_correct(model.forward(x[i:i + batch_size]), y[i:i + batch_size])
+        total += float(loss_sum)
+        correct += int(n_right)
+    return total / x.shape[0], correct / x.shape[0]
+
+
+def early_stopping(curves):
+    """Index of the evaluation point of minimum validation loss (first one on ties)."""
+    return int(np.argmin(curves["val_loss"]))
+
+
+def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label=""):
+    """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
+
+    rngs: an rng.Streams (its ``data`` stream orders the mini-batches).
+    snapshot_iterations: iterations at which to keep a host copy of the weights
+    (0 is before the first step), for late resetting.
+    """
+    opt = make_optimizer(cfg.optimizer, model, cfg.lr)
+    batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data)
+    val = tuple(asarray(a) for a in data.val)
+    test = tuple(asarray(a) for a in data.test)
+    curves = {k: [] for k in CURVES}
+    snapshots = {0: model.get_weights()} if 0 in snapshot_iterations else {}
+    bar = Progress(cfg.iterations, label=f"{label}iter ", enabled=progress)
+    loss_sum, right, seen, steps = 0.0, 0, 0, 0
+    for it in range(1, cfg.iterations + 1):
+        xb, yb = next(batches)
+        logits = model.forward(xb, train=True)
+        loss, dlogits = softmax_cross_entropy(logits, yb)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise DivergenceError(f"training diverged at iteration {it}: loss is {loss} "
+                                  f"(lr {cfg.lr}; try a smaller learning rate)")
+        model.backward(dlogits)
+        opt.step()
+        loss_sum += loss
+        right += int((logits.argmax(axis=1) == yb).sum())
+        seen += yb.shape[0]
+        steps += 1
+        if it in snapshot_iterations:
+            snapshots[it] = model.get_weights()
+        if it % cfg.eval_every == 0 or it == cfg.iterations:
+            vl, va = evaluate(model, *val, cfg.eval_batch)
+            tl, ta = evaluate(model, *test, cfg.eval_batch)
+            for k, v in zip(CURVES, (it, loss_sum / steps, right / seen, vl, va, tl, ta)):
+                curves[k].append(v)
+            loss_sum, right, seen, steps = 0.0, 0, 0, 0
+            bar.update(it, loss=f"{vl:.4f}", val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
+    curves = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in curves.items()}
+    best = early_stopping(curves)
+    _, train_acc = evaluate(model, *(asarray(a) for a in data.train), cfg.eval_batch)
+    return TrainResult(curves=curves, early_stop_iteration=int(curves["iteration"][best]),
+                       early_stop_test_acc=float(curves["test_acc"][best]),
+                       early_stop_val_acc=float(curves["val_acc"][best]),
+                       final_test_acc=float(curves["test_acc"][-1]), final_train_acc=float(train_acc),
+                       snapshots=snapshots)
+
+
