@@ -1,0 +1,492 @@
+"""Masked optimisers: the masking invariants, a float64 textbook reference,
+state save/load/reset, dtypes and hyperparameter checks.
+
+The optimisers only need an object with ``params()``, ``grads()`` and
+``masks()`` dicts, so a tiny fake model drives them with hypothesis-drawn
+parameters, 0/1 masks and gradient sequences.
+"""
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minilottery.backend import asarray, to_numpy
+from minilottery.nn.optim import SGD, Adam, Momentum, make_optimizer
+
+SETTINGS = settings(max_examples=50, deadline=None)
+DTYPES = (np.float32, np.float64)
+KINDS = ("sgd", "momentum", "nesterov", "adam")
+
+
+class FakeModel:
+    """The optimiser's view of a model: live params, this step's grads, masks."""
+
+    def __init__(self, params, masks=None):
+        self._params = {k: asarray(np.array(v, copy=True)) for k, v in params.items()}
+        self._grads = {k: None for k in params}
+        self._masks = {}
+        self.set_masks(masks or {})
+
+    def params(self):
+        return self._params
+
+    def grads(self):
+        return self._grads
+
+    def masks(self):
+        return self._masks
+
+    def set_grads(self, grads):
+        self._grads = {k: asarray(np.array(g, copy=True)) for k, g in grads.items()}
+
+    def set_masks(self, masks):
+        """Install masks as new arrays (as Sequential.set_masks does)."""
+        self._masks = {k: asarray(np.array(m, copy=True)) for k, m in masks.items()}
+
+    def host(self):
+        return {k: to_numpy(v).copy() for k, v in self._params.items()}
+
+
+def build(kind, hp, model):
+    lr = hp["lr"]
+    if kind == "sgd":
+        return SGD(model, lr)
+    if kind in ("momentum", "nesterov"):
+        return Momentum(model, lr, momentum=hp["momentum"], nesterov=kind == "nesterov")
+    return Adam(model, lr, betas=hp["betas"], eps=hp["eps"])
+
+
+def buffers(opt):
+    """{param key: {buffer name: host array}} from state_dict ("<buffer>/<param key>")."""
+    out = {}
+    for name, v in opt.state_dict().items():
+        if name != "t":
+            b, k = name.split("/", 1)
+            out.setdefault(k, {})[b] = np.asarray(to_numpy(v))
+    return out
+
+
+def step_count(opt):
+    return int(opt.state_dict()["t"])
+
+
+# -- strategies ----------------------------------------------------------------
+def finite(dtype, bound=None):
+    kw = dict(allow_nan=False, allow_infinity=False, width=32 if dtype == np.float32 else 64)
+    if bound is not None:
+        kw.update(min_value=-bound, max_value=bound)
+    return st.floats(**kw)
+
+
+@st.composite
+def configs(draw, kinds=KINDS):
+    kind = draw(st.sampled_from(kinds))
+    hp = {"lr": draw(st.floats(1e-4, 1.0))}
+    if kind in ("momentum", "nesterov"):
+        hp["momentum"] = draw(st.floats(0.0, 0.99))
+    if kind == "adam":
+        hp["betas"] = (draw(st.floats(0.0, 0.99)), draw(st.floats(0.0, 0.9999)))
+        hp["eps"] = draw(st.sampled_from([1e-8, 1e-6, 1e-3]))
+    return kind, hp
+
+
+def mask_like(shape, dtype):
+    return hnp.arrays(dtype, shape, elements=st.sampled_from([0.0, 1.0]))
+
+
+@st.composite
+def problems(draw, bound=None, min_steps=1, max_steps=8, dtype=None):
+    """(params, masks, grads): a few weights (most masked) and an unmasked bias.
+
+    Pruned entries start non-zero and get non-zero gradients at every step.
+    """
+    dtype = draw(st.sampled_from(DTYPES)) if dtype is None else dtype
+    elements = finite(dtype, bound)
+    shapes = {f"layer{i}.W": draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+              for i in range(draw(st.integers(1, 3)))}
+    shapes["layer0.b"] = (shapes["layer0.W"][0],)
+    params = {k: draw(hnp.arrays(dtype, s, elements=elements)) for k, s in shapes.items()}
+    masks = {k: draw(mask_like(s, dtype)) for k, s in shapes.items()
+             if k.endswith(".W") and draw(st.integers(0, 3)) > 0}
+    steps = draw(st.integers(min_steps, max_steps))
+    grads = [{k: draw(hnp.arrays(dtype, s, elements=elements)) for k, s in shapes.items()}
+             for _ in range(steps)]
+    for k, m in masks.items():
+        pruned = m == 0
+        params[k][pruned & (params[k] == 0)] = 1.5
+        for g in grads:
+            g[k][pruned & (g[k] == 0)] = -0.75
+    return params, masks, grads
+
+
+def run(kind, hp, params, mask_schedule, grads, each_step=None):
+    """Step an optimiser through grads; mask_schedule[t] is installed when not None."""
+    model = FakeModel(params)
+    opt = build(kind, hp, model)
+    for masks, g in zip(mask_schedule, grads):
+        if masks is not None:
+            model.set_masks(masks)
+        model.set_grads(g)
+        with np.errstate(over="ignore", invalid="ignore"):   # any finite values may overflow
+            opt.step()
+        if each_step is not None:
+            each_step(model, opt)
+    return model, opt
+
+
+def check_pruned_zero(model, opt):
+    """Invariant 1: pruned weights and their buffers are exactly 0."""
+    bufs = buffers(opt)
+    for k, m in model.masks().items():
+        pruned = to_numpy(m) == 0
+        assert np.all(to_numpy(model.params()[k])[pruned] == 0), k
+        for b, v in bufs.get(k, {}).items():
+            assert np.all(v[pruned] == 0), f"buffer {b} of {k} leaks under the mask"
+
+
+# -- the textbook reference ---------------------------------------------------------
+def reference(kind, hp, params, mask_schedule, grads):
+    """Float64 textbook updates with g ← g⊙mask before and θ, state ← ⊙mask after.
+
+    Returns the final parameters and, per entry, a bound on the magnitudes that
+    rounding errors scale with (Σ|θ| and Σ|update terms| over the run).
+    """
+    lr = hp["lr"]
+    p = {k: np.asarray(v, np.float64).copy() for k, v in params.items()}
+    zeros = {k: np.zeros_like(v) for k, v in p.items()}
+    vel, m1, m2 = copy.deepcopy(zeros), copy.deepcopy(zeros), copy.deepcopy(zeros)
+    gsum, scale = copy.deepcopy(zeros), copy.deepcopy(zeros)
+    masks = {}
+    for t, (new_masks, g_t) in enumerate(zip(mask_schedule, grads), start=1):
+        if new_masks is not None:
+            masks = {k: np.asarray(m, np.float64) for k, m in new_masks.items()}
+        for k in p:
+            mask = masks.get(k)
+            g = np.asarray(g_t[k], np.float64) * (1.0 if mask is None else mask)
+            gsum[k] += np.abs(g)
+            scale[k] += np.abs(p[k])
+            if kind == "sgd":
+                d, err = lr * g, lr * np.abs(g)
+            elif kind in ("momentum", "nesterov"):
+                mu = hp["momentum"]
+                vel[k] = mu * vel[k] + g
+                d = lr * (g + mu * vel[k]) if kind == "nesterov" else lr * vel[k]
+                err = lr * (1 + mu) * t * gsum[k]
+            else:
+                (b1, b2), eps = hp["betas"], hp["eps"]
+                m1[k] = b1 * m1[k] + (1 - b1) * g
+                m2[k] = b2 * m2[k] + (1 - b2) * g * g
+                bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+                denom = np.sqrt(m2[k]) / np.sqrt(bc2) + eps
+                d = lr / bc1 * m1[k] / denom
+                err = lr / bc1 * t * gsum[k] / denom
+            p[k] = p[k] - d
+            scale[k] += err
+            if mask is not None:
+                p[k] *= mask
+                for buf in (vel, m1, m2):
+                    buf[k] *= mask
+    for k in p:
+        scale[k] += np.abs(p[k])
+    return p, scale
+
+
+def assert_matches_reference(kind, hp, params, schedule, grads, model):
+    ref, scale = reference(kind, hp, params, schedule, grads)
+    got = model.host()
+    for k, want in ref.items():
+        eps = np.finfo(got[k].dtype).eps
+        tol = 16 * len(grads) * eps * scale[k] + np.finfo(got[k].dtype).tiny
+        err = np.abs(got[k].astype(np.float64) - want)
+        assert np.all(err <= tol), f"{kind} {k}: max error {err.max()} (tol {tol.max()})"
+
+
+# -- invariants ------------------------------------------------------------------
+@SETTINGS
+@given(configs(), problems())
+def test_pruned_weights_and_state_stay_exactly_zero(config, problem):
+    """Invariant 1, with non-zero starting weights and gradients under the mask."""
+    (kind, hp), (params, masks, grads) = config, problem
+    run(kind, hp, params, [masks] + [None] * (len(grads) - 1), grads, each_step=check_pruned_zero)
+
+
+@SETTINGS
+@given(configs(), problems())
+def test_unpruned_entries_evolve_exactly_as_unmasked(config, problem):
+    """Invariant 2: bitwise the unmasked optimiser on the unpruned entries (state too)."""
+    (kind, hp), (params, masks, grads) = config, problem
+    rest = [None] * (len(grads) - 1)
+    masked, opt_m = run(kind, hp, params, [masks] + rest, grads)
+    dense, opt_d = run(kind, hp, params, [{}] + rest, grads)
+    pm, pd, bm, bd = masked.host(), dense.host(), buffers(opt_m), buffers(opt_d)
+    assert set(bm) == set(bd)
+    for k in pm:
+        keep = np.ones(pm[k].shape, bool) if k not in masks else masks[k] == 1
+        assert np.array_equal(pm[k][keep], pd[k][keep], equal_nan=True), k
+        assert set(bm.get(k, {})) == set(bd.get(k, {}))
+        for b in bm.get(k, {}):
+            assert np.array_equal(bm[k][b][keep], bd[k][b][keep], equal_nan=True), (k, b)
+
+
+@SETTINGS
+@given(configs(), problems(bound=1e3))
+def test_matches_float64_textbook_update(config, problem):
+    (kind, hp), (params, masks, grads) = config, problem
+    schedule = [masks] + [None] * (len(grads) - 1)
+    model, _ = run(kind, hp, params, schedule, grads)
+    assert_matches_reference(kind, hp, params, schedule, grads, model)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reference_by_hand(kind):
+    """Two steps on one weight, with the numbers written out."""
+    hp = {"lr": 0.5, "momentum": 0.5, "betas": (0.5, 0.75), "eps": 0.0625}
+    model, _ = run(kind, hp, {"w": np.array([1.0])}, [None, None],
+                   [{"w": np.array([2.0])}, {"w": np.array([-4.0])}])
+    if kind == "sgd":
+        want = 1 - 0.5 * 2 - 0.5 * -4                          # 3
+    elif kind == "momentum":
+        want = 1 - 0.5 * 2 - 0.5 * (0.5 * 2 - 4)               # v = 2, then -3
+    elif kind == "nesterov":
+        want = 1 - 0.5 * (2 + 0.5 * 2) - 0.5 * (-4 + 0.5 * -3)
+    else:
+        m, v, p = 0.0, 0.0, 1.0
+        for t, g in ((1, 2.0), (2, -4.0)):
+            m, v = 0.5 * m + 0.5 * g, 0.75 * v + 0.25 * g * g
+            p -= 0.5 / (1 - 0.5 ** t) * m / (np.sqrt(v) / np.sqrt(1 - 0.75 ** t) + 0.0625)
+        want = p
+    assert model.host()["w"][0] == pytest.approx(want, rel=1e-14, abs=1e-15)
+
+
+@st.composite
+def mask_replacements(draw):
+    """A run whose masks are replaced by smaller ones (new arrays) part-way through."""
+    params, masks, grads = draw(problems(bound=1e6, min_steps=2))
+    switch = draw(st.integers(1, len(grads) - 1))
+    smaller = {}
+    for k, v in params.items():
+        if k.endswith(".W"):
+            extra = draw(mask_like(v.shape, v.dtype))
+            smaller[k] = extra * masks[k] if k in masks else extra
+    for k, m in smaller.items():
+        for g in grads[switch:]:
+            g[k][(m == 0) & (g[k] == 0)] = -0.75
+    schedule = [masks] + [None] * (switch - 1) + [smaller] + [None] * (len(grads) - switch - 1)
+    return params, schedule, grads, smaller
+
+
+@SETTINGS
+@given(configs(), mask_replacements())
+def test_mask_replaced_mid_run_clears_state_under_newly_pruned(config, replacement):
+    (kind, hp), (params, schedule, grads, smaller) = config, replacement
+    model, opt = run(kind, hp, params, schedule, grads, each_step=check_pruned_zero)
+    assert_matches_reference(kind, hp, params, schedule, grads, model)
+    # entries the final mask keeps were never pruned: still bitwise the unmasked run
+    dense, _ = run(kind, hp, params, [{}] + [None] * (len(grads) - 1), grads)
+    for k, got in model.host().items():
+        keep = smaller[k] == 1 if k in smaller else np.ones(got.shape, bool)
+        assert np.array_equal(got[keep], dense.host()[k][keep]), k
+
+
+@pytest.mark.parametrize("kind", ["momentum", "nesterov", "adam"])
+def test_newly_pruned_entry_loses_its_state_on_the_next_step(kind):
+    hp = {"lr": 0.1, "momentum": 0.9, "betas": (0.9, 0.999), "eps": 1e-8}
+    params = {"w": np.array([1.0, 2.0, 3.0])}
+    g = {"w": np.array([1.0, -1.0, 2.0])}
+    keep_all, prune_mid = np.ones(3), np.array([1.0, 0.0, 1.0])
+    model, opt = run(kind, hp, params, [{"w": keep_all}, None, {"w": prune_mid}], [g] * 3)
+    assert model.host()["w"][1] == 0
+    for b, v in buffers(opt)["w"].items():
+        assert v[1] == 0, b
+        assert v[0] != 0 and v[2] != 0, b
+
+
+@pytest.mark.xfail(strict=True, reason="state is cleared only when masks() returns a new array object; "
+                                       "a mask edited in place leaves momentum under the pruned entry")
+@pytest.mark.parametrize("kind", ["momentum", "adam"])
+def test_mask_edited_in_place_clears_state(kind):
+    hp = {"lr": 0.1, "momentum": 0.9, "betas": (0.9, 0.999), "eps": 1e-8}
+    model = FakeModel({"w": np.array([1.0, 2.0])}, {"w": np.ones(2)})
+    opt = build(kind, hp, model)
+    model.set_grads({"w": np.array([1.0, 1.0])})
+    opt.step()
+    model.masks()["w"][1] = 0.0            # prune entry 1 by editing the installed mask
+    opt.step()
+    check_pruned_zero(model, opt)
+
+
+@pytest.mark.xfail(strict=True, reason="pruning multiplies by the mask, so a weight or buffer that "
+                                       "overflowed to inf becomes inf*0 = nan instead of 0")
+@pytest.mark.parametrize("kind", KINDS)
+def test_pruning_an_overflowed_weight_gives_exact_zero(kind):
+    hp = {"lr": 1.0, "momentum": 0.5, "betas": (0.9, 0.999), "eps": 1e-8}
+    big = np.finfo(np.float32).max
+    model = FakeModel({"w": np.array([big, 1.0], np.float32)}, {"w": np.ones(2, np.float32)})
+    opt = build(kind, hp, model)
+    model.set_grads({"w": np.array([-big, 1.0], np.float32)})
+    with np.errstate(over="ignore", invalid="ignore"):
+        opt.step()                         # entry 0 overflows to +inf (weight, and Adam's v)
+        model.set_masks({"w": np.array([0.0, 1.0], np.float32)})
+        opt.step()
+    check_pruned_zero(model, opt)
+
+
+def test_params_are_updated_in_place():
+    model = FakeModel({"w": np.ones(3), "b": np.zeros(2)}, {"w": np.array([1.0, 0.0, 1.0])})
+    live = dict(model.params())
+    for kind in KINDS:
+        opt = build(kind, {"lr": 0.1, "momentum": 0.9, "betas": (0.9, 0.999), "eps": 1e-8}, model)
+        model.set_grads({"w": np.ones(3), "b": np.ones(2)})
+        before = model.host()
+        opt.step()
+        for k, v in model.params().items():
+            assert v is live[k]
+            assert not np.array_equal(to_numpy(v), before[k])
+
+
+# -- reset, save and load ------------------------------------------------------------
+@SETTINGS
+@given(configs(), problems(bound=1e6, min_steps=2), st.data())
+def test_reset_is_a_fresh_optimiser(config, problem, data):
+    (kind, hp), (params, masks, grads) = config, problem
+    k = data.draw(st.integers(1, len(grads) - 1))
+    model = FakeModel(params, masks)
+    opt = build(kind, hp, model)
+    for g in grads[:k]:
+        model.set_grads(g)
+        opt.step()
+    opt.reset()
+    assert step_count(opt) == 0
+    for bufs in buffers(opt).values():
+        for v in bufs.values():
+            assert not np.any(v)
+    fresh_model = FakeModel(model.host(), masks)
+    fresh = build(kind, hp, fresh_model)
+    for g in grads[k:]:
+        for m in (model, fresh_model):
+            m.set_grads(g)
+        opt.step()
+        fresh.step()
+    assert step_count(opt) == step_count(fresh) == len(grads) - k
+    for key, v in model.host().items():
+        assert np.array_equal(v, fresh_model.host()[key]), key
+
+
+@SETTINGS
+@given(configs(), problems(bound=1e6, min_steps=2), st.data())
+def test_state_dict_round_trip_continues_bitwise(config, problem, data):
+    (kind, hp), (params, masks, grads) = config, problem
+    k = data.draw(st.integers(1, len(grads) - 1))
+    model = FakeModel(params, masks)
+    opt = build(kind, hp, model)
+    for g in grads[:k]:
+        model.set_grads(g)
+        opt.step()
+    saved = opt.state_dict()
+    clean = copy.deepcopy(saved)
+    other_model = FakeModel(model.host(), masks)
+    other = build(kind, hp, other_model)
+    other.load_state_dict(clean)
+    for sd in (saved, clean):              # both sides hold copies, not the live state
+        for name, v in sd.items():
+            if name != "t":
+                v[...] = np.nan
+    assert step_count(other) == k
+    for g in grads[k:]:
+        for m in (model, other_model):
+            m.set_grads(g)
+        opt.step()
+        other.step()
+    assert step_count(opt) == step_count(other) == len(grads)
+    for key, v in model.host().items():
+        assert np.array_equal(v, other_model.host()[key]), key
+    a, b = buffers(opt), buffers(other)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert np.array_equal(a[key][name], b[key][name]), (key, name)
+
+
+# -- dtypes ----------------------------------------------------------------------------
+@SETTINGS
+@given(configs(), problems(bound=1e3))
+def test_dtype_preserved(config, problem):
+    (kind, hp), (params, masks, grads) = config, problem
+    dtype = params["layer0.W"].dtype
+    model, opt = run(kind, hp, params, [masks] + [None] * (len(grads) - 1), grads)
+    for v in model.params().values():
+        assert v.dtype == dtype
+    loaded = build(kind, hp, model)
+    loaded.load_state_dict(opt.state_dict())
+    for o in (opt, loaded):
+        for bufs in buffers(o).values():
+            for v in bufs.values():
+                assert v.dtype == dtype
+    model.set_grads(grads[0])
+    loaded.step()
+    for v in model.params().values():
+        assert v.dtype == dtype
+
+
+# -- hyperparameters -------------------------------------------------------------------------
+def tiny_model():
+    return FakeModel({"w": np.ones(2)})
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, -1.0, float("nan"), -float("inf")])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_bad_learning_rate_refused(name, lr):
+    cls = {"sgd": SGD, "momentum": Momentum, "adam": Adam}[name]
+    with pytest.raises(ValueError):
+        cls(tiny_model(), lr)
+    with pytest.raises(ValueError):
+        make_optimizer(name, tiny_model(), lr)
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5, float("nan")])
+def test_bad_momentum_refused(momentum):
+    for nesterov in (False, True):
+        with pytest.raises(ValueError):
+            Momentum(tiny_model(), 0.1, momentum=momentum, nesterov=nesterov)
+    with pytest.raises(ValueError):
+        make_optimizer("momentum", tiny_model(), 0.1, momentum=momentum)
+
+
+@pytest.mark.parametrize("betas", [(1.0, 0.999), (0.9, 1.0), (-0.1, 0.999), (0.9, -1e-3),
+                                   (1.5, 0.5), (float("nan"), 0.9), (0.9, float("nan"))])
+def test_bad_betas_refused(betas):
+    with pytest.raises(ValueError):
+        Adam(tiny_model(), 1e-3, betas=betas)
+    with pytest.raises(ValueError):
+        make_optimizer("adam", tiny_model(), 1e-3, betas=betas)
+
+
+def test_boundary_hyperparameters_accepted():
+    Momentum(tiny_model(), 1e-9, momentum=0.0)
+    Adam(tiny_model(), 1e-9, betas=(0.0, 0.0))
+    Adam(tiny_model(), 1e-9, betas=(0.999999, 0.999999))
+
+
+def test_make_optimizer_builds_each_kind():
+    m = tiny_model()
+    assert type(make_optimizer("sgd", m, 0.1)) is SGD
+    mom = make_optimizer("momentum", m, 0.1, momentum=0.5, nesterov=True)
+    assert type(mom) is Momentum
+    assert type(make_optimizer("adam", m, 0.1, betas=(0.5, 0.6), eps=1e-3)) is Adam
+    # the keyword arguments reach the optimiser: one step matches the hand computation
+    model = FakeModel({"w": np.array([1.0])})
+    opt = make_optimizer("momentum", model, 0.5, momentum=0.5, nesterov=True)
+    model.set_grads({"w": np.array([2.0])})
+    opt.step()
+    assert model.host()["w"][0] == pytest.approx(1 - 0.5 * (2 + 0.5 * 2))
+
+
+def test_unknown_optimiser_name_lists_choices():
+    with pytest.raises(ValueError) as e:
+        make_optimizer("rmsprop", tiny_model(), 0.1)
+    for choice in ("sgd", "momentum", "adam"):
+        assert choice in str(e.value)
