@@ -60,6 +60,9 @@ class IMPConfig:
         if self.rewind_iteration >= self.iterations:
             raise ValueError(f"rewind iteration {self.rewind_iteration} must be below the "
                              f"training length {self.iterations}")
+        for name in ("fc_rate", "output_rate") + (("conv_rate",) if self.model.startswith("conv") else ()):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name.replace('_', ' ')} must be in (0, 1), got {getattr(self, name)}")
         bad = [v for v in self.control_levels if not 1 <= v <= self.rounds]
         if bad:
             raise ValueError(f"control levels {bad} are outside 1..{self.rounds}")
