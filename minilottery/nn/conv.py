@@ -1,8 +1,13 @@
-"""Conv2d (im2col + one batched matrix product) and MaxPool2d, NCHW."""
+"""Conv2d (im2col on the flattened padded grid, see gridconv.py) and MaxPool2d, NCHW.
+
+Arrays keep PyTorch's (N, C, H, W) shapes at every layer boundary; a Conv2d
+output is a view whose memory is channels-last, which the next layers keep.
+"""
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.im2col import col2im, im2col, out_size, windows
+from minilottery.nn.gridconv import Grid, correlate, flipped_matrix, weight_grad, weight_matrix
+from minilottery.nn.im2col import out_size, windows
 from minilottery.nn.layers import Layer, Prunable, check_dtype
 
 
@@ -57,25 +62,25 @@ class Conv2d(Prunable):
     def forward(self, x, train=False):                        # x (N, C, H, W)
         if x.ndim != 4:
             raise ValueError(f"Conv2d expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        ho, wo = self.output_shape(x.shape[1:])[1:]
+        self.output_shape(x.shape[1:])
         check_dtype(self, x)
-        self.x_shape = x.shape
-        self.cols = im2col(x, *self.k, *self.s, *self.p)       # (N, C·kh·kw, Ho·Wo)
-        self.w2 = self.effective_weight().reshape(self.out_channels, -1)  # (O, C·kh·kw)
-        y = self.w2 @ self.cols                                # (N, O, Ho·Wo)
-        y += self.params["b"][:, None]
-        return y.reshape(x.shape[0], self.out_channels, ho, wo)
+        self.X = None                                          # drop the last cache before making one
+        self.grid = Grid(x.shape, self.k, self.s, self.p)
+        self.X = self.grid.pad_input(x)                        # (N·Hp·Wp + lead, C) padded rows
+        self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
+        y = correlate(self.grid, self.X, weight_matrix(self.w_eff), self.grid.output_rows(),
+                      self.params["b"])                        # (N·Hp·Wp, O)
+        return self.grid.kept(y).transpose(0, 3, 1, 2)         # (N, O, Ho, Wo)
 
     def backward(self, dy):                                    # dy (N, O, Ho, Wo)
-        n = dy.shape[0]
-        dy2 = dy.reshape(n, self.out_channels, -1)             # (N, O, L)
-        xp = xp_of(dy)
-        # dW_eff = Σ_n dy_n colsₙᵀ ; db = Σ_{n,l} dy ; dx = col2im(W_effᵀ dy)
-        d_eff = xp.tensordot(dy2, self.cols, axes=([0, 2], [0, 2]))  # (O, C·kh·kw)
-        self._weight_grad(d_eff.reshape(self.params["W"].shape))
-        self.grads["b"] = dy2.sum(axis=(0, 2))
-        dcols = self.w2.T @ dy2                                # (N, C·kh·kw, L)
-        return col2im(dcols, self.x_shape, *self.k, *self.s, *self.p)
+        # dW_eff = Σ_p dy[p]ᵀ im2col(x)[p] ; db = Σ_{n,h,w} dy ; dx = im2col(dy')·W_flip (full correlation)
+        grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
+        G = grid.pad_grad(dy)                                  # (lead + N·Hp·Wp, O)
+        dw = weight_grad(grid, G[grid.lead:], self.X)          # (O, kh·kw·C), columns (i, j, c)
+        self._weight_grad(xp_of(dw).ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
+        self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
+        return grid.input_of(dx)                               # (N, C, H, W)
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.k}, "

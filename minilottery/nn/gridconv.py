@@ -1,0 +1,133 @@
+"""Convolution on the flattened padded grid, one block of rows at a time.
+
+Pad the input, lay it out channels-last and flatten it to rows: X (N·Hp·Wp, C).
+The kernel offset (i, j) is then a shift of the row index by i·Wp + j, so the
+im2col row of grid position p is [X[p + i·Wp + j] for i < kh, j < kw] and
+
+    Y[p] = Σ_ij X[p + i·Wp + j] W_ij          W_ij = W[:, :, i, j]ᵀ   (C, O)
+
+is the cross-correlation wherever the window fits (h ≤ Hp − kh, w ≤ Wp − kw);
+a stride s keeps the positions (s·ho, s·wo) and the other rows are discarded.
+A block of rows gathers its im2col rows with one strided copy (about a MB,
+which stays in cache) and makes one GEMM with K = kh·kw·C, so no
+(N·Ho·Wo, C·kh·kw) column matrix is ever materialised: the backward keeps X,
+the padded input, instead. With G the output gradient placed on the grid
+(zeros on discarded rows):
+
+    dW = Σ_p G[p]ᵀ im2col(X)[p]                          (O, kh·kw·C)
+    dX[q] = Σ_ij G[q − i·Wp − j] W_ijᵀ = Σ_ij G'[q + i·Wp + j] W_flip,ijᵀ
+
+where G' is G behind ``lead`` zero rows and W_flip the kernel turned by 180°:
+the input gradient is the same gathered product on G' with the flipped kernel.
+"""
+import numpy as np
+
+from minilottery.backend import xp_of
+from minilottery.nn.im2col import out_size
+
+BLOCK_BYTES = 1 << 20  # gathered im2col rows per block on NumPy (cache-sized)
+
+
+class Grid:
+    """Geometry of an (N, C, H, W) input padded by (ph, pw) and flattened to rows."""
+
+    def __init__(self, x_shape, k, s, p):
+        self.n, self.c, self.h, self.w = x_shape
+        (self.kh, self.kw), (self.sh, self.sw), (self.ph, self.pw) = k, s, p
+        self.hp, self.wp = self.h + 2 * self.ph, self.w + 2 * self.pw
+        self.ho, self.wo = out_size(self.h, self.kh, self.sh, self.ph), out_size(self.w, self.kw, self.sw, self.pw)
+        self.rows = self.n * self.hp * self.wp
+        self.lead = (self.kh - 1) * self.wp + (self.kw - 1)      # the largest row shift
+
+    def kept(self, rows):
+        """The output positions of a (rows, F) grid array, as an (N, Ho, Wo, F) view."""
+        g = rows[:self.rows].reshape(self.n, self.hp, self.wp, -1)
+        return g[:, :self.sh * (self.ho - 1) + 1:self.sh, :self.sw * (self.wo - 1) + 1:self.sw]
+
+    def pad_input(self, x):
+        """x (N, C, H, W) -> X (rows + lead, C): zero-padded, channels-last, ``lead`` zero rows after."""
+        X = xp_of(x).zeros((self.rows + self.lead, self.c), dtype=x.dtype)
+        X[:self.rows].reshape(self.n, self.hp, self.wp, self.c)[
+            :, self.ph:self.ph + self.h, self.pw:self.pw + self.w] = x.transpose(0, 2, 3, 1)
+        return X
+
+    def pad_grad(self, dy):
+        """dy (N, O, Ho, Wo) -> G' (lead + rows, O): dy on the kept rows, zeros elsewhere."""
+        G = xp_of(dy).zeros((self.lead + self.rows, dy.shape[1]), dtype=dy.dtype)
+        self.kept(G[self.lead:])[...] = dy.transpose(0, 2, 3, 1)
+        return G
+
+    def input_of(self, dX):
+        """dX (rows, C) on the padded grid -> (N, C, H, W) view of the unpadded input."""
+        g = dX.reshape(self.n, self.hp, self.wp, self.c)
+        return g[:, self.ph:self.ph + self.h, self.pw:self.pw + self.w].transpose(0, 3, 1, 2)
+
+    def gather(self, A, start, stop, out):
+        """im2col rows of grid positions [start, stop) of A (≥ stop + lead rows, F) into out."""
+        f, it = A.shape[1], A.itemsize
+        windows = xp_of(A).lib.stride_tricks.as_strided(         # [p, i, j, :] = A[p + i·Wp + j]
+            A[start:], shape=(stop - start, self.kh, self.kw, f), strides=(f * it, self.wp * f * it, f * it, it))
+        block = out[:stop - start]
+        block.reshape(windows.shape)[...] = windows
+        return block                                              # (stop − start, kh·kw·F)
+
+    def output_rows(self):
+        """Rows [first, last) of each image that hold its output positions."""
+        return 0, self.sh * (self.ho - 1) * self.wp + self.sw * (self.wo - 1) + 1
+
+    def input_rows(self):
+        """Rows [first, last) of each image that hold its unpadded input."""
+        first = self.ph * self.wp + self.pw
+        return first, first + (self.h - 1) * self.wp + self.w
+
+    def blocks(self, A, width, rows):
+        """Row blocks covering rows [first, last) of every image, about BLOCK_BYTES of gathered
+        (block, width) rows each on NumPy (all at once on CuPy); and a work array for one block."""
+        xp, (first, last), size = xp_of(A), rows, self.hp * self.wp
+        step = max(32, BLOCK_BYTES // (width * A.itemsize)) if xp is np else self.rows
+        out = []
+        for n in range(self.n):
+            a, b = n * size + first, n * size + last
+            if out and b - out[-1][0] <= step:
+                out[-1] = (out[-1][0], b)                         # small images: one block, gap included
+            else:
+                out += [(s, min(s + step, b)) for s in range(a, b, step)]
+        return out, xp.empty((max(e - s for s, e in out), width), dtype=A.dtype)
+
+
+def weight_matrix(w):
+    """W (O, C, kh, kw) -> (kh·kw·C, O), rows in the order of gathered columns (i, j, c)."""
+    o, c, kh, kw = w.shape
+    return xp_of(w).ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * c, o)
+
+
+def flipped_matrix(w):
+    """W (O, C, kh, kw) -> (kh·kw·O, C): the kernel turned by 180°, for the input gradient."""
+    o, c, kh, kw = w.shape
+    return xp_of(w).ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)).reshape(kh * kw * o, c)
+
+
+def correlate(grid, A, wmat, rows, bias=None):
+    """Out[p] = im2col(A)[p] @ wmat (+ bias) for the grid rows p in ``rows`` of every image:
+    (N·Hp·Wp, wmat columns); the other rows are left unset."""
+    xp = xp_of(A)
+    out = xp.empty((grid.rows, wmat.shape[1]), dtype=A.dtype)
+    blocks, work = grid.blocks(A, wmat.shape[0], rows)
+    for start, stop in blocks:
+        block = out[start:stop]
+        xp.matmul(grid.gather(A, start, stop, work), wmat, out=block)   # (B, kh·kw·F) @ (kh·kw·F, out)
+        if bias is not None:
+            block += bias
+    return out
+
+
+def weight_grad(grid, G, X):
+    """dW = Σ_p G[p]ᵀ im2col(X)[p] over the output rows: (O, kh·kw·C), columns ordered (i, j, c)."""
+    xp = xp_of(X)
+    width = grid.kh * grid.kw * X.shape[1]
+    dw = xp.zeros((G.shape[1], width), dtype=X.dtype)
+    part = xp.empty_like(dw)
+    blocks, work = grid.blocks(X, width, grid.output_rows())
+    for start, stop in blocks:
+        dw += xp.matmul(G[start:stop].T, grid.gather(X, start, stop, work), out=part)
+    return dw
