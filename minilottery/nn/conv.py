@@ -105,22 +105,43 @@ class MaxPool2d(Layer):
         if x.ndim != 4:
             raise ValueError(f"MaxPool2d expected input of shape (N, C, H, W), got {tuple(x.shape)}")
         self.output_shape(x.shape[1:])
-        v = windows(x, *self.k, *self.s)                       # (N, C, Ho, Wo, kh, kw)
-        flat = v.reshape(v.shape[:4] + (-1,))
-        self.argmax = flat.argmax(axis=-1)                      # first maximum wins ties
+        xp, (kh, kw) = xp_of(x), self.k
+        v = windows(x, *self.k, *self.s)                       # (N, C, Ho, Wo, kh, kw) view
+        offsets = [v[..., i, j] for i in range(kh) for j in range(kw)]  # kh·kw views (N, C, Ho, Wo)
+        y = xp.array(offsets[0], order="K")                    # in x's memory order
+        for s in offsets[1:]:
+            xp.maximum(y, s, out=y)                            # y = max over the window
+        # first[k]: offset k holds the window's first maximum (ties go to the first)
+        self.first, taken = [], xp.zeros_like(y, dtype=bool)   # kh·kw masks (N, C, Ho, Wo), y's order
+        for s in offsets:
+            hit = s == y
+            hit &= ~taken
+            taken |= hit
+            self.first.append(hit)
         self.x_shape = x.shape
-        return flat.max(axis=-1)
+        self.channels_last = x.shape[1] > 1 and x.strides[1] == x.itemsize  # as a Conv2d output is
+        return y
 
     def backward(self, dy):                                    # dy (N, C, Ho, Wo)
         # ∂y/∂x = 1 at the (first) arg-max of each window, 0 elsewhere
         xp = xp_of(dy)
         (kh, kw), (sh, sw) = self.k, self.s
+        n, c, h, w = self.x_shape
         ho, wo = dy.shape[2:]
-        dx = xp.zeros(self.x_shape, dtype=dy.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                hit = self.argmax == i * kw + j
-                dx[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] += dy * hit
+        tiled = (sh, sw) == (kh, kw) and h == kh * ho and w == kw * wo  # each x in exactly one window
+        alloc = xp.empty if tiled else xp.zeros
+        if self.channels_last:                                 # all operands in x's memory order
+            dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+            dx = alloc((n, h, w, c), dy.dtype).transpose(0, 3, 1, 2)
+        else:
+            dx = alloc(self.x_shape, dy.dtype)                 # (N, C, H, W)
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            part = dx[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw]
+            if tiled:
+                xp.multiply(dy, self.first[k], out=part)
+            else:
+                part += dy * self.first[k]
         return dx
 
     def __repr__(self):
