@@ -77,7 +77,7 @@ def _train(name, dataset, args):
 
     def step():
         loss, dlogits = softmax_cross_entropy(model.forward(dx, train=True), dlabels)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)          # as torch: no gradient for the data
         opt.step()
 
     def peer(bt):

@@ -72,13 +72,15 @@ class Conv2d(Prunable):
                       self.params["b"])                        # (N·Hp·Wp, O)
         return self.grid.kept(y).transpose(0, 3, 1, 2)         # (N, O, Ho, Wo)
 
-    def backward(self, dy):                                    # dy (N, O, Ho, Wo)
+    def backward(self, dy, input_grad=True):                   # dy (N, O, Ho, Wo)
         # dW_eff = Σ_p dy[p]ᵀ im2col(x)[p] ; db = Σ_{n,h,w} dy ; dx = im2col(dy')·W_flip (full correlation)
         grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
         G = grid.pad_grad(dy)                                  # (lead + N·Hp·Wp, O)
         dw = weight_grad(grid, G[grid.lead:], self.X)          # (O, kh·kw·C), columns (i, j, c)
         self._weight_grad(xp_of(dw).ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
         self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        if not input_grad:                                     # the first layer: nobody needs dL/dx
+            return None
         dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
         return grid.input_of(dx)                               # (N, C, H, W)
 

@@ -36,7 +36,11 @@ def check_dtype(layer, x):
 
 
 class Prunable(Layer):
-    """A layer with a weight W that can be masked: forward uses W ⊙ mask."""
+    """A layer with a weight W that can be masked: forward uses W ⊙ mask.
+
+    ``backward(dy, input_grad=True)``: with ``input_grad=False`` only the parameter
+    gradients are made and None is returned (for a network's first layer).
+    """
 
     def __init__(self, w_shape, bias_shape, rng, dtype):
         super().__init__()
@@ -86,13 +90,15 @@ class Dense(Prunable):
             raise ValueError(f"Dense expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
         check_dtype(self, x)
         self.x, self.w_eff = x, self.effective_weight()
-        return x @ self.w_eff.T + self.params["b"]          # (N, out)
+        y = x @ self.w_eff.T                               # (N, out)
+        y += self.params["b"]
+        return y
 
-    def backward(self, dy):                                # dy (N, out)
-        # dW_eff = dyᵀ x ; db = Σ_n dy ; dx = dy W_eff
+    def backward(self, dy, input_grad=True):              # dy (N, out)
+        # dW_eff = dyᵀ x ; db = Σ_n dy ; dx = dy W_eff (skipped when input_grad is False)
         self._weight_grad(dy.T @ self.x)                   # (out, in)
         self.grads["b"] = dy.sum(axis=0)
-        return dy @ self.w_eff                             # (N, in)
+        return dy @ self.w_eff if input_grad else None     # (N, in)
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features})"

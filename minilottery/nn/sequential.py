@@ -35,10 +35,24 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy):
-        for _, layer in reversed(self.layers):
+    def backward(self, dy, input_grad=True):
+        """Backpropagate dL/dy; returns dL/dx of the network input.
+
+        With ``input_grad=False`` (training: nothing needs the gradient of the data)
+        the first layer with parameters makes only its parameter gradients, the
+        layers before it are skipped, and None is returned.
+        """
+        first = 0 if input_grad else self._first_with_params()
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            layer = self.layers[i][1]
+            if i == first and not input_grad and isinstance(layer, Prunable):
+                return layer.backward(dy, input_grad=False)
             dy = layer.backward(dy)
-        return dy
+        return dy if input_grad else None
+
+    def _first_with_params(self):
+        """Index of the first layer with parameters (the layers before it need no backward)."""
+        return next((i for i, (_, layer) in enumerate(self.layers) if layer.params), len(self.layers))
 
     # -- walking -----------------------------------------------------------
     def prunable(self):

@@ -1,0 +1,61 @@
+"""The speed paths give the same numbers as the plain ones.
+
+- ``Sequential.backward(dy, input_grad=False)`` skips only the data gradient.
+- Conv2d and MaxPool2d give the same results for NCHW-contiguous and
+  channels-last inputs (Conv2d outputs are channels-last views).
+- Conv2d on the padded grid equals im2col + one matrix product, strides included.
+"""
+import numpy as np
+import pytest
+
+from minilottery.nn import Conv2d, MaxPool2d
+from minilottery.nn.im2col import im2col
+from minilottery.nn.losses import softmax_cross_entropy
+from minilottery.nn.models import build_model
+from minilottery.rng import Streams
+
+F64 = np.float64
+
+
+@pytest.mark.parametrize("name", ["lenet_300_100", "conv2"])
+def test_backward_without_input_grad_gives_the_same_parameter_grads(name):
+    model = build_model(name, Streams.from_seed(0), dataset="mnist", dtype=F64)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3,) + model.input_shape)
+    _, dlogits = softmax_cross_entropy(model.forward(x, train=True), rng.integers(0, 10, 3))
+    assert model.backward(dlogits).shape == x.shape
+    full = {k: v.copy() for k, v in model.grads().items()}
+    assert model.backward(dlogits, input_grad=False) is None
+    for k, g in model.grads().items():
+        np.testing.assert_array_equal(g, full[k], err_msg=k)
+
+
+def channels_last(x):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("layer", [Conv2d(3, 4, 3, np.random.default_rng(0), padding=1, dtype=F64),
+                                   Conv2d(3, 4, (2, 3), np.random.default_rng(0), stride=(2, 1), dtype=F64),
+                                   MaxPool2d(2), MaxPool2d(3, stride=2)])
+def test_layers_do_not_depend_on_memory_layout(layer):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 8))
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    np.testing.assert_allclose(layer.forward(channels_last(x)), y, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(layer.backward(channels_last(dy)), dx, rtol=1e-13, atol=1e-13)
+    for k, g in layer.grads.items():
+        np.testing.assert_allclose(g, grads[k], rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("k, s, p", [((3, 3), (1, 1), (1, 1)), ((3, 2), (2, 3), (0, 2)), ((1, 1), (2, 2), (0, 0))])
+def test_grid_convolution_equals_im2col_matmul(k, s, p):
+    rng = np.random.default_rng(3)
+    conv = Conv2d(4, 5, k, rng, stride=s, padding=p, dtype=F64)
+    x = rng.standard_normal((3, 4, 9, 10))
+    cols = im2col(x, *k, *s, *p)                               # (N, C·kh·kw, Ho·Wo)
+    want = conv.params["W"].reshape(5, -1) @ cols + conv.params["b"][:, None]
+    y = conv.forward(x)
+    np.testing.assert_allclose(y.reshape(3, 5, -1), want, rtol=1e-12, atol=1e-12)
