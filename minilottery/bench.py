@@ -27,6 +27,7 @@ import numpy as np
 from minilottery import backend
 from minilottery.blas import blas_threads, set_blas_threads
 from minilottery.nn.conv import Conv2d
+from minilottery.nn.gridconv import BLOCK_BYTES, Grid
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.models import build_model
 from minilottery.nn.optim import Adam
@@ -149,16 +150,29 @@ def peak_bytes(step):
         tracemalloc.stop()
 
 
-def im2col_bytes(model, batch, itemsize=4):
-    """Analytic im2col buffers of a model: [(layer, bytes)], one (N, C·kh·kw, Ho·Wo) per conv."""
+def _convs(model, batch):
+    """(name, layer, its input shape (N, C, H, W)) for every Conv2d of a model."""
     out, shape = [], model.input_shape
     for name, layer in model.layers:
-        nxt = layer.output_shape(shape)
         if isinstance(layer, Conv2d):
-            kh, kw = layer.k
-            out.append((name, batch * shape[0] * kh * kw * nxt[1] * nxt[2] * itemsize))
-        shape = nxt
+            out.append((name, layer, (batch,) + tuple(shape)))
+        shape = layer.output_shape(shape)
     return out
+
+
+def im2col_bytes(model, batch, itemsize=4):
+    """Analytic im2col buffers of a model: [(layer, bytes)], one (N, C·kh·kw, Ho·Wo) per conv."""
+    out = []
+    for name, layer, (n, c, h, w) in _convs(model, batch):
+        ho, wo = layer.output_shape((c, h, w))[1:]
+        out.append((name, n * c * layer.k[0] * layer.k[1] * ho * wo * itemsize))
+    return out
+
+
+def grid_bytes(model, batch, itemsize=4):
+    """What each Conv2d caches for its backward here: the padded input rows (N·Hp·Wp + lead, C)."""
+    return [(name, (g.rows + g.lead) * g.c * itemsize)
+            for name, layer, shape in _convs(model, batch) for g in [Grid(shape, layer.k, layer.s, layer.p)]]
 
 
 def measure(args):
@@ -240,10 +254,12 @@ def run(args):
           f"mask density {args.density}; memory: "
           + ("CuPy pool total bytes" if backend.backend_name() == "cupy" else "tracemalloc peak"))
     conv6 = build_model("conv6", Streams.from_seed(0), dataset="cifar10")
-    sizes = im2col_bytes(conv6, args.batch)
-    print(f"Conv-6 / CIFAR im2col buffers at batch {args.batch} (float32, analytic): "
-          + ", ".join(f"{n} {_mb(b)}" for n, b in sizes)
-          + f"; largest {_mb(max(b for _, b in sizes))}, all cached for backward {_mb(sum(b for _, b in sizes))}")
+    for what, sizes in (("classic im2col buffers (N, C·kh·kw, Ho·Wo)", im2col_bytes(conv6, args.batch)),
+                        ("cached here instead: padded inputs", grid_bytes(conv6, args.batch))):
+        print(f"Conv-6 / CIFAR at batch {args.batch}, float32, analytic, {what}: "
+              + ", ".join(f"{n} {_mb(b)}" for n, b in sizes)
+              + f"; largest {_mb(max(b for _, b in sizes))}, all layers {_mb(sum(b for _, b in sizes))}")
+    print(f"(the im2col rows themselves are gathered {_mb(BLOCK_BYTES)} at a time)")
     return 0
 
 

@@ -8,7 +8,7 @@ im2col row of grid position p is [X[p + i·Wp + j] for i < kh, j < kw] and
 
 is the cross-correlation wherever the window fits (h ≤ Hp − kh, w ≤ Wp − kw);
 a stride s keeps the positions (s·ho, s·wo) and the other rows are discarded.
-A block of rows gathers its im2col rows with one strided copy (about a MB,
+A block of rows gathers its im2col rows with one strided copy (about 2 MB,
 which stays in cache) and makes one GEMM with K = kh·kw·C, so no
 (N·Ho·Wo, C·kh·kw) column matrix is ever materialised: the backward keeps X,
 the padded input, instead. With G the output gradient placed on the grid
@@ -25,7 +25,7 @@ import numpy as np
 from minilottery.backend import xp_of
 from minilottery.nn.im2col import out_size
 
-BLOCK_BYTES = 1 << 20  # gathered im2col rows per block on NumPy (cache-sized)
+BLOCK_BYTES = 1 << 21  # gathered im2col rows per block on NumPy (L2/L3-cache-sized)
 
 
 class Grid:
