@@ -41,7 +41,7 @@ class Grid:
 
     def kept(self, rows):
         """The output positions of a (rows, F) grid array, as an (N, Ho, Wo, F) view."""
-        g = rows[:self.rows].reshape(self.n, self.hp, self.wp, -1)
+        g = rows[:self.rows].reshape(self.n, self.hp, self.wp, rows.shape[1])
         return g[:, :self.sh * (self.ho - 1) + 1:self.sh, :self.sw * (self.wo - 1) + 1:self.sw]
 
     def pad_input(self, x):
@@ -92,7 +92,7 @@ class Grid:
                 out[-1] = (out[-1][0], b)                         # small images: one block, gap included
             else:
                 out += [(s, min(s + step, b)) for s in range(a, b, step)]
-        return out, xp.empty((max(e - s for s, e in out), width), dtype=A.dtype)
+        return out, xp.empty((max((e - s for s, e in out), default=0), width), dtype=A.dtype)
 
 
 def weight_matrix(w):
