@@ -5,6 +5,7 @@ Every strategy returns a consistent geometry: the kernel always fits in the
 """
 from typing import NamedTuple
 
+import numpy as np
 from hypothesis import assume, strategies as st
 
 BATCH = st.integers(1, 3)
@@ -45,6 +46,14 @@ class ConvGeometry(NamedTuple):
     def window(self):
         """(kh, kw, sh, sw, ph, pw): the im2col/col2im argument order."""
         return (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+
+    def conv(self, rng, dtype=np.float64):
+        """A Conv2d of this geometry with a non-zero bias (so the db path is exercised)."""
+        from minilottery.nn.conv import Conv2d
+        layer = Conv2d(self.c_in, self.c_out, (self.kh, self.kw), rng, stride=(self.sh, self.sw),
+                       padding=(self.ph, self.pw), dtype=dtype)
+        layer.params["b"][...] = rng.standard_normal(self.c_out)
+        return layer
 
 
 class PoolGeometry(NamedTuple):

@@ -22,11 +22,8 @@ def numpy_backend():
     backend.set_backend("numpy")
 
 
-def _conv(g, rng, dtype=F64):
-    layer = Conv2d(g.c_in, g.c_out, (g.kh, g.kw), rng, stride=(g.sh, g.sw),
-                   padding=(g.ph, g.pw), dtype=dtype)
-    layer.params["b"][...] = rng.standard_normal(g.c_out)
-    return layer
+def _conv(g, rng, dtype=np.float64):
+    return g.conv(rng, dtype)
 
 
 # -- forward passes against the naive oracles ----------------------------------------
