@@ -36,10 +36,15 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    return guarded(lambda: importlib.import_module(args.module).run(args), args.backend)
+
+
+def guarded(job, backend_name=None):
+    """Run ``job()`` as a command: clear one-line errors, exit codes, resumable Ctrl-C."""
     try:
-        if args.backend:
-            backend.set_backend(args.backend)
-        return importlib.import_module(args.module).run(args) or 0
+        if backend_name:
+            backend.set_backend(backend_name)
+        return job() or 0
     except KeyboardInterrupt:
         print("\ninterrupted; rerun the same command to continue where it stopped", file=sys.stderr)
         return 130
