@@ -246,8 +246,6 @@ def test_set_weights_checks_keys_and_shapes():
         model.set_weights(w)
 
 
-@pytest.mark.xfail(strict=True, reason="set_masks multiplies W by the mask, so an infinite pruned "
-                                       "weight becomes inf*0 = nan instead of 0")
 def test_set_masks_zeroes_an_infinite_pruned_weight():
     model = lenet()
     model.params()["fc2.W"][0, 0] = np.inf

@@ -47,7 +47,7 @@ def test_layerwise_magnitude_pruning(layers_, rate):
         return  # a layer would be emptied: refused, checked separately
     new = magnitude_prune(weights, masks, rates)
     for key in weights:
-        assert counts[key] == int(round(rate * masks[key].sum()))
+        assert counts[key] == round(rate * int(masks[key].sum()))   # integer count, float64 product
         _check_layer(weights[key], masks[key], new[key], counts[key])
     assert magnitude_prune(weights, masks, rates).keys() == new.keys()
     for key in new:                                               # deterministic ties

@@ -63,6 +63,8 @@ class Prunable(Layer):
         if tuple(mask.shape) != tuple(w.shape):
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape {tuple(w.shape)}")
         self.mask = asarray(mask, dtype=self.dtype).copy()  # never alias the caller's array
+        if isinstance(self.mask, np.ndarray):
+            self.mask.flags.writeable = False  # replace masks, never edit them: optimisers key on the array
 
     def _weight_grad(self, d_eff):
         # ∂L/∂W = ∂L/∂W_eff ⊙ mask; pruned weights get exactly zero gradient

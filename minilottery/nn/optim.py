@@ -5,8 +5,9 @@ gradients, in place. Masked entries are handled so that, after every step,
 a pruned weight is exactly 0 and so is its optimiser state; every unpruned
 entry evolves exactly as the unmasked optimiser on the same gradient would:
   g ← g ⊙ mask  (before the update)   and   θ ← θ ⊙ mask  (after it).
-State is zeroed under a mask whenever a new mask is installed, and
-``reset()`` starts it afresh (each IMP round does).
+Weights and state are set to 0 under a mask whenever a new mask array is
+installed (masks are replaced, never edited in place: ``Sequential.set_masks``
+installs read-only copies), and ``reset()`` starts afresh (each IMP round does).
 
 Speed: updates are written with ``out=`` and in-place operators into two
 reused work arrays, so a step allocates nothing; on NumPy each parameter is
@@ -72,10 +73,11 @@ class Optimizer:
         for key, p in params.items():
             mask = masks.get(key)
             if mask is not None and self._mask_seen.get(key) is not mask:
-                self._mask_seen[key] = mask                  # a new mask: clear state under it
-                for b in self.buffers:
-                    if self.state[b][key] is not None:
-                        self.state[b][key] *= mask
+                self._mask_seen[key] = mask                  # a new mask: θ and state ← 0 under it
+                pruned = mask == 0                           # by assignment: an inf becomes 0, not nan
+                for a in [p] + [self.state[b][key] for b in self.buffers]:
+                    if a is not None:
+                        xp_of(a).copyto(a, 0, where=pruned)
             state = [self._buffer(b, key, p) for b in self.buffers]
             for pp, g, mm, *st in _parts([p, grads[key], mask] + state):
                 gm, tmp = self._scratch(pp)
@@ -152,6 +154,8 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam betas must be in [0, 1), got {betas}")
+        if not eps > 0:
+            raise ValueError(f"Adam eps must be positive (0 gives 0/0 under pruned weights), got {eps}")
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
         super().__init__(model, lr)
 

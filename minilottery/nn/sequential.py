@@ -5,7 +5,7 @@ the weights ``W`` of prunable layers carry masks; biases never do.
 """
 import numpy as np
 
-from minilottery.backend import asarray, to_numpy
+from minilottery.backend import asarray, to_numpy, xp_of
 from minilottery.nn.layers import Prunable
 
 
@@ -78,7 +78,8 @@ class Sequential:
             if name not in layers:
                 raise KeyError(f"no prunable layer {name!r}; prunable layers: {list(layers)}")
             layers[name].set_mask(m)
-            layers[name].params["W"] *= layers[name].mask   # pruned weights are exactly 0
+            w = layers[name].params["W"]                     # pruned weights are exactly 0
+            xp_of(w).copyto(w, 0, where=layers[name].mask == 0)  # (assigned: inf·0 would be nan)
 
     # -- weights in and out (always by copy) ---------------------------------
     def get_weights(self):
