@@ -19,13 +19,17 @@ the padded input, instead. With G the output gradient placed on the grid
 
 where G' is G behind ``lead`` zero rows and W_flip the kernel turned by 180°:
 the input gradient is the same gathered product on G' with the flipped kernel.
+On NumPy the blocks are shared out to Python threads, each with a
+single-threaded BLAS (``blas.thread_map``).
 """
 import numpy as np
 
 from minilottery.backend import xp_of
+from minilottery.blas import thread_map
 from minilottery.nn.im2col import out_size
 
 BLOCK_BYTES = 1 << 21  # gathered im2col rows per block on NumPy (L2/L3-cache-sized)
+GROUPS = 8             # partial sums of the weight gradient (blocks shared out to threads)
 
 
 class Grid:
@@ -82,7 +86,7 @@ class Grid:
 
     def blocks(self, A, width, rows):
         """Row blocks covering rows [first, last) of every image, about BLOCK_BYTES of gathered
-        (block, width) rows each on NumPy (all at once on CuPy); and a work array for one block."""
+        (block, width) rows each on NumPy (all at once on CuPy)."""
         xp, (first, last), size = xp_of(A), rows, self.hp * self.wp
         step = max(32, BLOCK_BYTES // (width * A.itemsize)) if xp is np else self.rows
         out = []
@@ -92,7 +96,7 @@ class Grid:
                 out[-1] = (out[-1][0], b)                         # small images: one block, gap included
             else:
                 out += [(s, min(s + step, b)) for s in range(a, b, step)]
-        return out, xp.empty((max((e - s for s, e in out), default=0), width), dtype=A.dtype)
+        return out
 
 
 def weight_matrix(w):
@@ -107,17 +111,24 @@ def flipped_matrix(w):
     return xp_of(w).ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)).reshape(kh * kw * o, c)
 
 
+def _map(xp, fn, items):
+    """fn over items: in Python threads with single-threaded BLAS on NumPy (blas.thread_map)."""
+    return thread_map(fn, items) if xp is np else [fn(item) for item in items]
+
+
 def correlate(grid, A, wmat, rows, bias=None):
     """Out[p] = im2col(A)[p] @ wmat (+ bias) for the grid rows p in ``rows`` of every image:
     (N·Hp·Wp, wmat columns); the other rows are left unset."""
     xp = xp_of(A)
     out = xp.empty((grid.rows, wmat.shape[1]), dtype=A.dtype)
-    blocks, work = grid.blocks(A, wmat.shape[0], rows)
-    for start, stop in blocks:
-        block = out[start:stop]
-        xp.matmul(grid.gather(A, start, stop, work), wmat, out=block)   # (B, kh·kw·F) @ (kh·kw·F, out)
+
+    def block(rows):
+        start, stop = rows
+        work = xp.empty((stop - start, wmat.shape[0]), dtype=A.dtype)
+        y = xp.matmul(grid.gather(A, start, stop, work), wmat, out=out[start:stop])  # (B, kh·kw·F) @ (kh·kw·F, out)
         if bias is not None:
-            block += bias
+            y += bias
+    _map(xp, block, grid.blocks(A, wmat.shape[0], rows))
     return out
 
 
@@ -125,9 +136,16 @@ def weight_grad(grid, G, X):
     """dW = Σ_p G[p]ᵀ im2col(X)[p] over the output rows: (O, kh·kw·C), columns ordered (i, j, c)."""
     xp = xp_of(X)
     width = grid.kh * grid.kw * X.shape[1]
-    dw = xp.zeros((G.shape[1], width), dtype=X.dtype)
-    part = xp.empty_like(dw)
-    blocks, work = grid.blocks(X, width, grid.output_rows())
-    for start, stop in blocks:
-        dw += xp.matmul(G[start:stop].T, grid.gather(X, start, stop, work), out=part)
-    return dw
+    blocks = grid.blocks(X, width, grid.output_rows())
+    groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
+
+    def partial(group):
+        dw, part = xp.zeros((G.shape[1], width), dtype=X.dtype), xp.empty((G.shape[1], width), dtype=X.dtype)
+        for start, stop in group:
+            work = xp.empty((stop - start, width), dtype=X.dtype)
+            dw += xp.matmul(G[start:stop].T, grid.gather(X, start, stop, work), out=part)
+        return dw
+    parts = _map(xp, partial, groups)
+    for p in parts[1:]:
+        parts[0] += p
+    return parts[0]
