@@ -10,6 +10,7 @@ into ``grads["W"]``, so a supermask can turn it into a gradient for its scores.
 import numpy as np
 
 from minilottery.backend import asarray, xp_of
+from minilottery import blas
 from minilottery.nn.init import glorot_normal, zeros
 
 
@@ -72,6 +73,11 @@ class Prunable(Layer):
         self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
 
 
+def _matmul(a, b):
+    """a @ b; on NumPy through blas.matmul (one thread when small, split by rows when big)."""
+    return blas.matmul(a, b) if xp_of(a) is np else a @ b
+
+
 class Dense(Prunable):
     """y = x W_effᵀ + b with W (out, in), PyTorch's layout."""
 
@@ -92,15 +98,15 @@ class Dense(Prunable):
             raise ValueError(f"Dense expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
         check_dtype(self, x)
         self.x, self.w_eff = x, self.effective_weight()
-        y = x @ self.w_eff.T                               # (N, out)
+        y = _matmul(x, self.w_eff.T)                       # (N, out)
         y += self.params["b"]
         return y
 
     def backward(self, dy, input_grad=True):              # dy (N, out)
         # dW_eff = dyᵀ x ; db = Σ_n dy ; dx = dy W_eff (skipped when input_grad is False)
-        self._weight_grad(dy.T @ self.x)                   # (out, in)
+        self._weight_grad(_matmul(dy.T, self.x))           # (out, in)
         self.grads["b"] = dy.sum(axis=0)
-        return dy @ self.w_eff if input_grad else None     # (N, in)
+        return _matmul(dy, self.w_eff) if input_grad else None  # (N, in)
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features})"
