@@ -22,7 +22,7 @@ def device():
 
 
 def tensor(a, dev):
-    return torch.from_numpy(np.ascontiguousarray(to_numpy(a))).to(dev)
+    return torch.from_numpy(np.array(to_numpy(a), copy=True)).to(dev)   # its own, writable copy
 
 
 def synchronize(dev):
