@@ -17,6 +17,7 @@ they only meet at the end: a GEMM split by BLAS itself synchronises its threads
 at every panel, which on a busy machine (a thread descheduled) cost 10x.
 """
 import ctypes
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -76,7 +77,8 @@ def thread_map(fn, items):
     if n <= 1 or len(items) <= 1 or not _lock.acquire(blocking=False):  # nested or concurrent: in order
         return [fn(item) for item in items]
     try:
-        pool = _pool.get(n) or _pool.setdefault(n, ThreadPoolExecutor(n, thread_name_prefix="blas"))
+        key = (os.getpid(), n)                   # a forked child starts its own pool
+        pool = _pool.get(key) or _pool.setdefault(key, ThreadPoolExecutor(n, thread_name_prefix="blas"))
         set_blas_threads(1)
         return list(pool.map(fn, items))
     finally:
