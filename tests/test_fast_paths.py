@@ -3,12 +3,15 @@
 - ``Sequential.backward(dy, input_grad=False)`` skips only the data gradient.
 - Conv2d and MaxPool2d give the same results for NCHW-contiguous and
   channels-last inputs (Conv2d outputs are channels-last views).
-- Conv2d on the padded grid equals im2col + one matrix product, strides included.
+- Conv2d on the padded grid equals im2col + one matrix product, strides included,
+  and gives the same numbers in one block or many (threaded) blocks.
+- blas.matmul equals @ on one thread and split into row pieces.
 """
 import numpy as np
 import pytest
 
-from minilottery.nn import Conv2d, MaxPool2d
+from minilottery import blas
+from minilottery.nn import Conv2d, MaxPool2d, gridconv
 from minilottery.nn.im2col import im2col
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.models import build_model
@@ -59,3 +62,29 @@ def test_grid_convolution_equals_im2col_matmul(k, s, p):
     want = conv.params["W"].reshape(5, -1) @ cols + conv.params["b"][:, None]
     y = conv.forward(x)
     np.testing.assert_allclose(y.reshape(3, 5, -1), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k, s, p", [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 0))])
+def test_grid_convolution_in_many_threaded_blocks_equals_one_block(monkeypatch, k, s, p):
+    """Tiny blocks (shared out to threads where BLAS has several) give the one-block result."""
+    rng = np.random.default_rng(4)
+    x, conv = rng.standard_normal((5, 3, 11, 9)), Conv2d(3, 4, k, rng, stride=s, padding=p, dtype=F64)
+    y = conv.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv.backward(dy), conv.grads["W"].copy(), conv.grads["b"].copy()
+    monkeypatch.setattr(gridconv, "BLOCK_BYTES", 1)            # 32-row blocks
+    np.testing.assert_allclose(conv.forward(x), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.backward(dy), dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.grads["W"], dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(conv.grads["b"], db)
+
+
+def test_blas_matmul_small_and_split_products(monkeypatch):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((5, 3))
+    np.testing.assert_allclose(blas.matmul(a, b), a @ b, rtol=1e-14)
+    np.testing.assert_allclose(blas.matmul(a.T.copy().T, b), a @ b, rtol=1e-14)
+    monkeypatch.setattr(blas, "SMALL", 0)                      # every product is "big": row pieces
+    np.testing.assert_allclose(blas.matmul(a, b), a @ b, rtol=1e-14)
+    np.testing.assert_allclose(blas.matmul(b.T, a.T), (a @ b).T, rtol=1e-14)
+    assert blas.matmul(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32
