@@ -97,7 +97,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged at iteration {it}: loss is {loss} "
                                   f"(lr {cfg.lr}; try a smaller learning rate)")
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)   # dL/dx of the data is never needed
         opt.step()
         loss_sum += loss
         right += int((logits.argmax(axis=1) == yb).sum())

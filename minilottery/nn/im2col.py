@@ -4,6 +4,10 @@
 ``col2im`` is its adjoint, ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩, computed by one
 strided ``+=`` per kernel offset (kh·kw iterations, no scatter, deterministic
 on CuPy too).
+
+This is the textbook convolution, y = W₂ · im2col(x), kept as the readable
+form and as the oracle that the faster grid convolution (gridconv.py, which
+Conv2d uses) is tested against; MaxPool2d uses ``windows``.
 """
 import numpy as np
 
