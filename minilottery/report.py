@@ -77,7 +77,9 @@ def plot(data, png, title=""):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    import matplotlib.ticker  # noqa: F401
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    lowest = min(r["Pm"] for kind in data.values() for r in kind.values())
     for kind in [k for k in LABELS if k in data]:
         rows = [data[kind][lv] for lv in sorted(data[kind])]
         pm = np.array([100 * r["Pm"] for r in rows])
@@ -88,6 +90,9 @@ def plot(data, png, title=""):
             ax.errorbar(pm, mean, yerr=err, marker="o", ms=3, capsize=2, label=LABELS[kind])
     for ax, ylabel in zip(axes, ("early-stop iteration", "test accuracy at early stop (%)")):
         ax.set_xscale("log")
+        ax.set_xticks([t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1.0) if t >= 100 * lowest - 1e-9])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.invert_xaxis()
         ax.set_xlabel("percent of weights remaining (Pm)")
         ax.set_ylabel(ylabel)
