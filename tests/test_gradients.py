@@ -68,15 +68,11 @@ def test_dense_gradients(n, fin, fout):
 
 
 # -- Conv2d ------------------------------------------------------------------
-def _conv(g, rng, dtype=np.float64):
-    return g.conv(rng, dtype)
-
-
 @settings(max_examples=40, deadline=None)
 @given(g=conv_geometries(), seed=st.integers(0, 2**16))
 def test_conv2d_gradients(g, seed):
     rng = np.random.default_rng(seed)
-    layer = _conv(g, rng)
+    layer = g.conv(rng)
     x = rng.standard_normal(g.x_shape)
     check_layer("Conv2d", layer, x, rng)
 
@@ -86,7 +82,7 @@ def test_conv2d_gradients(g, seed):
 def test_conv2d_gradients_non_square_kernel(g, seed):
     assert g.kh != g.kw
     rng = np.random.default_rng(seed)
-    check_layer("Conv2d", _conv(g, rng), rng.standard_normal(g.x_shape), rng)
+    check_layer("Conv2d", g.conv(rng), rng.standard_normal(g.x_shape), rng)
 
 
 @pytest.mark.parametrize("k,s,p", [((3, 3), (1, 1), (1, 1)), ((2, 4), (2, 1), (0, 2)),

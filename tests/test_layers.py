@@ -22,16 +22,12 @@ def numpy_backend():
     backend.set_backend("numpy")
 
 
-def _conv(g, rng, dtype=np.float64):
-    return g.conv(rng, dtype)
-
-
 # -- forward passes against the naive oracles ----------------------------------------
 @settings(max_examples=50, deadline=None)
 @given(g=conv_geometries(), seed=st.integers(0, 2**16))
 def test_conv2d_forward_matches_naive_loops(g, seed):
     rng = np.random.default_rng(seed)
-    layer = _conv(g, rng)
+    layer = g.conv(rng)
     x = rng.standard_normal(g.x_shape)
     y = layer.forward(x)
     assert y.shape == (g.n, g.c_out) + g.out_hw
@@ -44,7 +40,7 @@ def test_conv2d_forward_matches_naive_loops(g, seed):
 @given(g=conv_geometries(), seed=st.integers(0, 2**16))
 def test_masked_conv2d_forward_uses_effective_weight(g, seed):
     rng = np.random.default_rng(seed)
-    layer = _conv(g, rng)
+    layer = g.conv(rng)
     mask = (rng.random(g.w_shape) < 0.5).astype(F64)
     layer.set_mask(mask)
     x = rng.standard_normal(g.x_shape)
