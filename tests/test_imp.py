@@ -136,7 +136,8 @@ def test_oneshot_prunes_from_dense_to_the_iterative_fractions(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(rounds=0), dict(trials=0), dict(control_levels=(9,)),
-                                 dict(rewind_iteration=50), dict(fc_rate=1.0), dict(output_rate=0.0)])
+                                 dict(rewind_iteration=50), dict(fc_rate=1.0), dict(output_rate=0.0),
+                                 dict(dataset="foo"), dict(optimizer="rmsprop")])
 def test_bad_experiment_config_refused(bad):
     with pytest.raises(ValueError):
         IMPConfig.paper("lenet_300_100", **{**SMALL, **bad})

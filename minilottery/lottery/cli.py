@@ -45,8 +45,8 @@ def config_from_args(args):
 
 def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, log=print):
     """Run or resume ``cfg`` into ``out``; print the report; return the table."""
+    data = load_dataset(cfg.dataset, data_dir=data_dir, mirror=mirror)  # before any file is made
     store = ExperimentStore(out, cfg.to_dict())
-    data = load_dataset(cfg.dataset, data_dir=data_dir, mirror=mirror)
     log(f"experiment file: {os.path.abspath(out)}")
     Experiment(cfg, store, data, progress=progress, log=log).run()
     return report(out, log=log)

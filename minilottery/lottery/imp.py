@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, fields
 from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates,
                                          magnitude_prune, ones_masks, random_mask_like)
 from minilottery.lottery.resets import reinitialize, rewind
-from minilottery.nn.models import build_model
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.optim import OPTIMIZERS
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -52,6 +53,9 @@ class IMPConfig:
 
     def __post_init__(self):
         self.control_levels = tuple(int(v) for v in self.control_levels)
+        for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES)), ("optimizer", tuple(OPTIMIZERS))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {choices}")
         for name in ("rounds", "trials"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -113,7 +117,6 @@ class Experiment:
 
     def __init__(self, cfg, store, data, progress=True, log=print):
         self.cfg, self.store, self.data, self.progress, self.log = cfg, store, data, progress, log
-        self.model_rngs = Streams.from_seed(cfg.seed)  # shape only; weights are always set
 
     # -- the plan ------------------------------------------------------------
     def run(self):
