@@ -24,9 +24,9 @@ def collect(path):
             per_kind = {}
             for run in store.groups(f"trials/{trial}/levels/{level}"):
                 g = f"trials/{trial}/levels/{level}/{run}"
-                if run == "mask" or not store.done(g):
+                a = {} if run == "mask" else store.attrs(g)
+                if not a.get("completed", False):
                     continue
-                a = store.attrs(g)
                 kind = str(a["kind"])
                 per_kind.setdefault(kind, []).append(a)
             for kind, runs in per_kind.items():

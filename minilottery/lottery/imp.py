@@ -127,8 +127,8 @@ class Experiment:
     def run_trial(self, t):
         cfg = self.cfg
         theta0 = self.initial_weights(t)
-        dense = self.ensure_run(t, 0, "ticket", 0, theta0, ones_masks(self.weights_only(theta0)))
-        theta_reset = dense["snapshot"] if cfg.rewind_iteration else theta0
+        self.ensure_run(t, 0, "ticket", 0, theta0, ones_masks(self.weights_only(theta0)))
+        theta_reset = self.store.read(group(t, 0, "ticket"))[0]["snapshot"] if cfg.rewind_iteration else theta0
         for level in range(1, cfg.rounds + 1):
             mask = self.ensure_mask(t, level)
             self.ensure_run(t, level, "ticket", 0, theta_reset, mask)
@@ -175,7 +175,7 @@ class Experiment:
         return {k: v.astype("float32") for k, v in arrays.items()}
 
     def ensure_run(self, t, level, kind, j, theta, mask):
-        """Train one run unless the file already has it; return its stored arrays."""
+        """Train one run unless the file already has it."""
         name = "ticket" if kind == "ticket" else f"{kind}_{j}"
         g = group(t, level, name)
         if not self.store.done(g):
@@ -194,7 +194,6 @@ class Experiment:
             self.store.write(g, arrays, {**res.summary(), "Pm": pm, "kind": kind})
             self.log(f"{label}early stop {res.early_stop_iteration}, "
                      f"test {100 * res.early_stop_test_acc:.2f}% (final {100 * res.final_test_acc:.2f}%)")
-        return self.store.read(g)[0]
 
 
 def prune_step(cfg, final_weights, base_mask, steps=1):
