@@ -110,8 +110,9 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
             tl, ta = evaluate(model, *test, cfg.eval_batch)
             for k, v in zip(CURVES, (it, loss_sum / steps, right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
+            bar.update(it, train_loss=f"{loss_sum / steps:.4f}", val_loss=f"{vl:.4f}",
+                       val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
             loss_sum, right, seen, steps = 0.0, 0, 0, 0
-            bar.update(it, loss=f"{vl:.4f}", val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
     curves = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in curves.items()}
     best = early_stopping(curves)
     _, train_acc = evaluate(model, *(asarray(a) for a in data.train), cfg.eval_batch)

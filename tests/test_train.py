@@ -82,3 +82,16 @@ def test_snapshot_at_iteration_k_is_a_copy():
 def test_bad_config_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
+
+
+def test_progress_line_names_iteration_losses_and_accuracy(capsys):
+    """The last evaluation is always printed; its values are the curves' last entries."""
+    rngs = Streams.from_seed(0)
+    res = train(build_model("lenet_300_100", rngs), tiny_mnist(),
+                TrainConfig(iterations=40, eval_every=20, lr=1e-3), rngs, progress=True)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    c = res.curves
+    assert last.startswith("iter 40/40")
+    assert f"train_loss {c['train_loss'][-1]:.4f}" in last
+    assert f"val_loss {c['val_loss'][-1]:.4f}" in last
+    assert f"val_acc {100 * c['val_acc'][-1]:.2f}%" in last
