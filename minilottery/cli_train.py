@@ -19,7 +19,8 @@ def add_arguments(p):
     p.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=None)
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout rate after hidden dense layers; conv nets then default to 3x the iterations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="where datasets are kept (default $MINILOTTERY_DATA or ./datasets)")
     p.add_argument("--mirror", default=None, help="folder or URL holding mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
@@ -37,19 +38,20 @@ def config_from_args(args, proto):
 
 
 def run(args):
-    proto = paper_protocol(args.model)
+    proto = paper_protocol(args.model, args.dropout)
     cfg = config_from_args(args, proto)
     dataset = args.dataset or proto.dataset
     data = load_dataset(dataset, data_dir=args.data_dir, mirror=args.mirror)
     rngs = Streams.from_seed(args.seed)
     model = build_model(args.model, rngs, dataset=dataset, dropout=args.dropout)
     res = train(model, data, cfg, rngs, progress=not args.quiet)
-    print(f"{args.model} on {dataset}, seed {args.seed}, {cfg}")
+    print(f"{args.model} on {dataset}, seed {args.seed}, dropout {args.dropout}, {cfg}")
     print(f"early-stopping iteration {res.early_stop_iteration}: "
           f"test accuracy {100 * res.early_stop_test_acc:.2f}%  "
           f"(final {100 * res.final_test_acc:.2f}%, train {100 * res.final_train_acc:.2f}%)")
     if args.json:
-        out = {"model": args.model, "dataset": dataset, "seed": args.seed, "config": vars(cfg),
+        out = {"model": args.model, "dataset": dataset, "seed": args.seed, "dropout": args.dropout,
+               "config": vars(cfg),
                **res.summary(), "curves": {k: np.asarray(v).tolist() for k, v in res.curves.items()}}
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

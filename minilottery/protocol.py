@@ -10,7 +10,7 @@
 With dropout (0.5) the conv networks train three times as long
 (the paper's Appendix). Validation and test are evaluated every 100 iterations.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,11 @@ PAPER = {
 DROPOUT_LENGTH_FACTOR = 3
 
 
-def paper_protocol(model):
+def paper_protocol(model, dropout=0.0):
+    """The paper's protocol for ``model``; a conv net with dropout trains 3× as long."""
     if model not in PAPER:
         raise ValueError(f"unknown model {model!r}; choose one of {tuple(PAPER)}")
-    return PAPER[model]
+    p = PAPER[model]
+    if dropout > 0 and p.conv_rate > 0:
+        return replace(p, iterations=DROPOUT_LENGTH_FACTOR * p.iterations)
+    return p

@@ -75,7 +75,7 @@ class IMPConfig:
     @classmethod
     def paper(cls, model="lenet_300_100", **overrides):
         """The paper's protocol for ``model``, with overrides."""
-        p = paper_protocol(model)
+        p = paper_protocol(model, overrides.get("dropout", 0.0))
         base = dict(model=model, dataset=p.dataset, iterations=p.iterations, lr=p.lr,
                     batch_size=p.batch_size, optimizer=p.optimizer, eval_every=p.eval_every,
                     conv_rate=p.conv_rate, fc_rate=p.fc_rate, output_rate=p.output_rate)
