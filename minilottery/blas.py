@@ -79,10 +79,9 @@ def thread_map(fn, items):
     try:
         key = (os.getpid(), n)                   # a forked child starts its own pool
         pool = _pool.get(key) or _pool.setdefault(key, ThreadPoolExecutor(n, thread_name_prefix="blas"))
-        set_blas_threads(1)
-        return list(pool.map(fn, items))
+        with single_threaded():
+            return list(pool.map(fn, items))
     finally:
-        set_blas_threads(n)
         _lock.release()
 
 

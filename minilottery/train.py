@@ -108,9 +108,10 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
         if it % cfg.eval_every == 0 or it == cfg.iterations:
             vl, va = evaluate(model, *val, cfg.eval_batch)
             tl, ta = evaluate(model, *test, cfg.eval_batch)
-            for k, v in zip(CURVES, (it, loss_sum / steps, right / seen, vl, va, tl, ta)):
+            train_loss = loss_sum / steps                   # mean over the steps since the last evaluation
+            for k, v in zip(CURVES, (it, train_loss, right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
-            bar.update(it, train_loss=f"{loss_sum / steps:.4f}", val_loss=f"{vl:.4f}",
+            bar.update(it, train_loss=f"{train_loss:.4f}", val_loss=f"{vl:.4f}",
                        val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
             loss_sum, right, seen, steps = 0.0, 0, 0, 0
     curves = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in curves.items()}
