@@ -34,15 +34,13 @@ import tempfile
 import zlib
 from pathlib import Path
 from urllib.request import urlopen
+from minilottery.errors import DatasetError  # (re-exported: data.DatasetError)
 
 ENV_MIRROR = "MINILOTTERY_MIRROR"
 ENV_DATA = "MINILOTTERY_DATA"
 TIMEOUT = 60       # seconds a connection may stall before the source is given up
 CHUNK = 1 << 20    # bytes per read while copying and hashing
 
-
-class DatasetError(Exception):
-    """A dataset file is missing, corrupt, of the wrong format, or could not be downloaded."""
 
 
 def data_folder(dataset, data_dir=None):

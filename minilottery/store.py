@@ -18,12 +18,10 @@ import shutil
 
 import h5py
 import numpy as np
+from minilottery.errors import StoreError
 
 FORMAT = "minilottery-experiment-1"
 
-
-class StoreError(RuntimeError):
-    """The experiment file is unreadable or belongs to another configuration."""
 
 
 def _diff(old, new):
