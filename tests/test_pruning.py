@@ -85,13 +85,15 @@ def test_random_pruning_same_counts_random_positions(layers_, rate, seed):
 
 
 def test_output_layer_at_half_rate_and_biases_untouched():
-    rates = layer_rates(["conv1.W", "fc1.W", "fc2.W", "fc3.W"], conv_rate=0.1, fc_rate=0.2, output_rate=0.1)
-    assert rates == {"conv1.W": 0.1, "fc1.W": 0.2, "fc2.W": 0.2, "fc3.W": 0.1}
+    rates = layer_rates({"conv1.W": "conv", "fc1.W": "fc", "fc2.W": "fc", "fc3.W": "output"},
+                        conv_rate=0.15, fc_rate=0.2, output_rate=0.1)
+    assert rates == {"conv1.W": 0.15, "fc1.W": 0.2, "fc2.W": 0.2, "fc3.W": 0.1}
     from minilottery.nn.models import build_model
     from minilottery.rng import Streams
     model = build_model("lenet_300_100", Streams.from_seed(0))
     w = {k: v for k, v in model.get_weights().items() if k.endswith(".W")}
-    masks = magnitude_prune(w, ones_masks(w), layer_rates(w, 0.0, 0.2, 0.1))
+    assert model.weight_kinds() == {"fc1.W": "fc", "fc2.W": "fc", "fc3.W": "output"}  # by type, not name
+    masks = magnitude_prune(w, ones_masks(w), layer_rates(model.weight_kinds(), 0.0, 0.2, 0.1))
     assert set(masks) == {"fc1.W", "fc2.W", "fc3.W"}             # no bias ever gets a mask
     assert 1 - masks["fc3.W"].mean() == pytest.approx(0.1, abs=1e-3)
     assert 1 - masks["fc1.W"].mean() == pytest.approx(0.2, abs=1e-3)
@@ -103,8 +105,9 @@ def test_paper_percentages_after_k_rounds():
     w = {"fc1.W": rng.normal(size=(300, 784)), "fc2.W": rng.normal(size=(100, 300)),
          "fc3.W": rng.normal(size=(10, 100))}
     masks, seen = ones_masks(w), {}
+    kinds = {"fc1.W": "fc", "fc2.W": "fc", "fc3.W": "output"}
     for k in range(1, 16):
-        masks = magnitude_prune(w, masks, layer_rates(w, 0.0, 0.2, 0.1))
+        masks = magnitude_prune(w, masks, layer_rates(kinds, 0.0, 0.2, 0.1))
         seen[k] = round(100 * fraction_remaining(masks), 1)
     assert [seen[k] for k in (3, 7, 9, 12, 15)] == [51.3, 21.1, 13.5, 7.0, 3.6]
 

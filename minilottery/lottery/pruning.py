@@ -9,16 +9,12 @@ first), so masks only shrink. After r rounds a layer keeps (1 − rate_l)^r.
 """
 import numpy as np
 
-from minilottery.nn.models import OUTPUT_LAYER
 
 
-def layer_rates(weight_keys, conv_rate, fc_rate, output_rate):
-    """{"layer.W": rate} from the papers' per-kind rates (conv*, fc*, and the output fc3)."""
-    rates = {}
-    for key in weight_keys:
-        name = key.split(".")[0]
-        rates[key] = output_rate if name == OUTPUT_LAYER else conv_rate if name.startswith("conv") else fc_rate
-    return rates
+def layer_rates(kinds, conv_rate, fc_rate, output_rate):
+    """{"layer.W": rate} from the papers' per-kind rates; kinds from ``Sequential.weight_kinds()``."""
+    by_kind = {"conv": conv_rate, "fc": fc_rate, "output": output_rate}
+    return {key: by_kind[kind] for key, kind in kinds.items()}
 
 
 def check_rates(rates, masks):

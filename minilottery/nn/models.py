@@ -5,7 +5,8 @@
   64,64 [,128,128 [,256,256]] channels, 2×2 max-pool after each pair, then
   fully connected 256-256-10, ReLU.
 The dropout variant puts inverted dropout after every hidden fully connected
-layer. The output layer is always ``fc3``: pruning treats it at its own rate.
+layer. The last layer is marked as the output layer (``output = True``):
+pruning treats it at its own rate.
 """
 import numpy as np
 
@@ -13,7 +14,6 @@ from minilottery.nn.conv import Conv2d, MaxPool2d
 from minilottery.nn.layers import Dense, Dropout, Flatten, ReLU
 from minilottery.nn.sequential import Sequential
 
-OUTPUT_LAYER = "fc3"
 INPUT_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CONV_WIDTHS = {"conv2": (64,), "conv4": (64, 128), "conv6": (64, 128, 256)}
 
@@ -24,6 +24,7 @@ def _fc_head(layers, in_features, hidden, rngs, dropout, dtype):
     for i in range(len(sizes) - 1):
         name = f"fc{i + 1}"
         layers.append((name, Dense(sizes[i], sizes[i + 1], rngs.init, dtype)))
+        layers[-1][1].output = i == len(sizes) - 2
         if i < len(sizes) - 2:
             layers.append((f"relu_{name}", ReLU()))
             if dropout:
