@@ -21,12 +21,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from minilottery import backend  # noqa: E402
-from minilottery.__main__ import guarded  # noqa: E402
-from minilottery.lottery.cli import run_experiment  # noqa: E402
-from minilottery.lottery.imp import IMPConfig  # noqa: E402
+from minilottery import config
+from minilottery.commands import add_backend_argument, add_io_arguments, guarded
+from minilottery.commands.imp import run_experiment
+from minilottery.lottery.imp import IMPConfig
 
 # Shortened protocol: the paper's except where stated.
 QUICK = dict(iterations=10_000, eval_every=100, rounds=15, trials=1, reinit=1,
@@ -35,33 +33,28 @@ QUICK = dict(iterations=10_000, eval_every=100, rounds=15, trials=1, reinit=1,
 PAPER = dict(iterations=50_000, eval_every=100, rounds=18, trials=5, reinit=1, control_levels=())
 
 
+OVERRIDABLE = ("trials", "rounds", "iterations", "random_pruning", "seed")  # the command's own flags
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", action="store_true", help="the paper's full protocol")
-    p.add_argument("--trials", type=int, help="override the number of trials")
-    p.add_argument("--rounds", type=int, help="override the number of pruning rounds")
-    p.add_argument("--iterations", type=int, help="override the training iterations per run")
-    p.add_argument("--random-pruning", action="store_true", help="add the random-pruning control")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="experiment file (default runs/lenet_mnist_{quick,paper}.h5)")
-    p.add_argument("--backend", choices=backend.BACKENDS, default=None)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--mirror", default=None, help="folder or URL with mnist/ (default $MINILOTTERY_MIRROR)")
-    p.add_argument("--quiet", action="store_true")
+    config.add_flags(p, IMPConfig, only=OVERRIDABLE)
+    add_backend_argument(p)
+    add_io_arguments(p, out_help="experiment file (default runs/lenet_mnist_{quick,paper}.h5)")
     args = p.parse_args(argv)
     return guarded(lambda: run(args), args.backend)
 
 
 def run(args):
-    protocol = dict(PAPER if args.paper else QUICK)
-    for name in ("trials", "rounds", "iterations"):
-        if getattr(args, name) is not None:
-            protocol[name] = getattr(args, name)
+    protocol = {**(PAPER if args.paper else QUICK), **config.overrides(args, IMPConfig)}
     if args.rounds is not None and protocol["control_levels"]:   # () would mean every level
         kept = tuple(v for v in protocol["control_levels"] if v <= args.rounds)
         protocol["control_levels"] = kept or (args.rounds,)
-    cfg = IMPConfig.paper("lenet_300_100", seed=args.seed, random_pruning=args.random_pruning, **protocol)
+    cfg = IMPConfig.paper("lenet_300_100", **protocol)
     out = args.out or os.path.join("runs", f"lenet_mnist_{'paper' if args.paper else 'quick'}.h5")
+    if args.out is None:
+        os.makedirs("runs", exist_ok=True)
     print(f"{'paper' if args.paper else 'quick'} protocol: {cfg}")
     run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet)
     print(f"results: {os.path.abspath(out)} (plot beside it: {os.path.splitext(out)[0]}.png)")

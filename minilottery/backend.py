@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from minilottery.errors import BackendError, ConfigError
+
 BACKENDS = ("numpy", "cupy")
 ENV_VAR = "MINILOTTERY_BACKEND"
 _active = None
@@ -20,15 +22,15 @@ def _cupy():
     try:
         import cupy
     except ImportError as e:
-        raise RuntimeError(
+        raise BackendError(
             "backend 'cupy' asked for, but CuPy is not installed "
             "(pip install 'minilottery[gpu]' or a cupy-cudaXX wheel)") from e
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDA driver missing or broken
-        raise RuntimeError(f"backend 'cupy' asked for, but no GPU is usable: {e}") from e
+        raise BackendError(f"backend 'cupy' asked for, but no GPU is usable: {e}") from e
     if n < 1:
-        raise RuntimeError("backend 'cupy' asked for, but no GPU is present (device count 0)")
+        raise BackendError("backend 'cupy' asked for, but no GPU is present (device count 0)")
     return cupy
 
 
@@ -37,7 +39,7 @@ def cupy_available():
     try:
         _cupy()
         return True
-    except RuntimeError:
+    except BackendError:
         return False
 
 
@@ -45,15 +47,20 @@ def set_backend(name):
     """Select ``"numpy"`` or ``"cupy"``; returns the array module."""
     global _active
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+        raise ConfigError(f"unknown backend {name!r}; choose one of {BACKENDS}")
     _active = _cupy() if name == "cupy" else np
     return _active
+
+
+def default_name():
+    """The backend named by $MINILOTTERY_BACKEND, else numpy."""
+    return os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
 
 
 def get_backend():
     """The active array module (numpy or cupy)."""
     if _active is None:
-        set_backend(os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy")
+        set_backend(default_name())
     return _active
 
 

@@ -9,28 +9,28 @@
 
 With dropout (0.5) the conv networks train three times as long
 (the paper's Appendix). Validation and test are evaluated every 100 iterations.
+Deconstructing Lottery Tickets uses the same networks, rates and training.
 """
 from dataclasses import dataclass, replace
+
+from minilottery.errors import ConfigError
+from minilottery.train import TrainConfig
 
 
 @dataclass(frozen=True)
 class Protocol:
     dataset: str
-    lr: float
-    iterations: int
+    train: TrainConfig
     conv_rate: float = 0.0      # fraction of remaining conv weights pruned per round
     fc_rate: float = 0.2        # hidden fully connected layers
-    output_rate: float = 0.1    # the output layer (fc3), half the hidden rate
-    optimizer: str = "adam"
-    batch_size: int = 60
-    eval_every: int = 100
+    output_rate: float = 0.1    # the output layer, half the hidden rate
 
 
 PAPER = {
-    "lenet_300_100": Protocol("mnist", 1.2e-3, 50_000),
-    "conv2": Protocol("cifar10", 2e-4, 20_000, conv_rate=0.1),
-    "conv4": Protocol("cifar10", 3e-4, 25_000, conv_rate=0.1),
-    "conv6": Protocol("cifar10", 3e-4, 30_000, conv_rate=0.15),
+    "lenet_300_100": Protocol("mnist", TrainConfig(iterations=50_000, lr=1.2e-3)),
+    "conv2": Protocol("cifar10", TrainConfig(iterations=20_000, lr=2e-4), conv_rate=0.1),
+    "conv4": Protocol("cifar10", TrainConfig(iterations=25_000, lr=3e-4), conv_rate=0.1),
+    "conv6": Protocol("cifar10", TrainConfig(iterations=30_000, lr=3e-4), conv_rate=0.15),
 }
 DROPOUT_LENGTH_FACTOR = 3
 
@@ -38,8 +38,8 @@ DROPOUT_LENGTH_FACTOR = 3
 def paper_protocol(model, dropout=0.0):
     """The paper's protocol for ``model``; a conv net with dropout trains 3× as long."""
     if model not in PAPER:
-        raise ValueError(f"unknown model {model!r}; choose one of {tuple(PAPER)}")
+        raise ConfigError(f"unknown model {model!r}; choose one of {tuple(PAPER)}")
     p = PAPER[model]
     if dropout > 0 and p.conv_rate > 0:
-        return replace(p, iterations=DROPOUT_LENGTH_FACTOR * p.iterations)
+        return replace(p, train=replace(p.train, iterations=DROPOUT_LENGTH_FACTOR * p.train.iterations))
     return p

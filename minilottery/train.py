@@ -7,38 +7,79 @@ validation and test splits. The *early-stopping iteration* (the papers'
 measure of learning speed) is the evaluation point of minimum validation loss,
 found after training, as in the Lottery Ticket paper; the test set is never
 used to choose it.
+
+The trainer trains anything that exposes ``forward``, ``backward``,
+``params()``, ``grads()``, ``frozen()`` and ``get_weights()`` (see
+nn/sequential.py): a network's weights, or the scores of a supermask.
+
+Divergence rule: a run has diverged when a training loss is not finite, or
+when the mean training loss over an evaluation interval exceeds
+DIVERGENCE_FACTOR × ln(K), K the number of classes (ten times the loss of a
+uniform guess); it is reported, never stored as a result.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from minilottery.backend import asarray
 from minilottery.data import Batches
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
-from minilottery.nn.optim import make_optimizer
+from minilottery.errors import ConfigError, DivergenceError
+from minilottery.nn.optim import OPTIMIZERS, make_optimizer
 from minilottery.progress import Progress
 
+DIVERGENCE_FACTOR = 10.0
+SCHEDULES = ("constant", "cosine")
 
-class DivergenceError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
 
-
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    iterations: int = 50_000
-    lr: float = 1.2e-3
-    batch_size: int = 60
-    optimizer: str = "adam"
-    eval_every: int = 100
-    eval_batch: int = 100      # small batches keep conv buffers in cache; LeNet is as fast
+    """How one network (or one set of scores) is trained; the papers' values are in protocol.py."""
+    iterations: int = field(default=50_000, metadata={"help": "training iterations (mini-batches)"})
+    lr: float = field(default=1.2e-3, metadata={"help": "learning rate"})
+    batch_size: int = field(default=60, metadata={"help": "examples per mini-batch"})
+    optimizer: str = field(default="adam", metadata={"help": "optimiser", "choices": tuple(OPTIMIZERS)})
+    momentum: float = field(default=0.9, metadata={"help": "momentum μ (optimizer momentum only)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "weight decay λ: g ← g + λθ"})
+    schedule: str = field(default="constant", metadata={
+        "help": "learning-rate schedule: constant, or cosine lr·(1 + cos(π t/T))/2 per iteration",
+        "choices": SCHEDULES})
+    eval_every: int = field(default=100, metadata={"help": "iterations between evaluations"})
+    eval_batch: int = field(default=100, metadata={"help": "examples per evaluation batch (speed only)"})
 
     def __post_init__(self):
         for name in ("iterations", "batch_size", "eval_every", "eval_batch"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"learning rate must be positive, got {self.lr}")
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; choose one of {tuple(OPTIMIZERS)}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"--weight-decay must be non-negative, got {self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown --schedule {self.schedule!r}; choose one of {SCHEDULES}")
+
+    def optimizer_for(self, params):
+        """The configured optimiser over ``params`` ({name: array})."""
+        kw = {"weight_decay": self.weight_decay} if self.weight_decay else {}
+        if self.optimizer == "momentum":
+            kw["momentum"] = self.momentum
+        return make_optimizer(self.optimizer, params, self.lr, **kw)
+
+    def lr_at(self, it):
+        """Learning rate for iteration ``it`` (1-based)."""
+        if self.schedule == "cosine":
+            return 0.5 * self.lr * (1.0 + math.cos(math.pi * (it - 1) / self.iterations))
+        return self.lr
+
+    @classmethod
+    def names(cls):
+        return tuple(f.name for f in fields(cls))
 
 
 CURVES = ("iteration", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
@@ -81,7 +122,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     snapshot_iterations: iterations at which to keep a host copy of the weights
     (0 is before the first step), for late resetting.
     """
-    opt = make_optimizer(cfg.optimizer, model, cfg.lr)
+    opt = cfg.optimizer_for(model.params())
+    limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
     batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data)
     val = tuple(asarray(a) for a in data.val)
     test = tuple(asarray(a) for a in data.test)
@@ -95,10 +137,11 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
         loss, dlogits = softmax_cross_entropy(logits, yb)
         loss = float(loss)
         if not math.isfinite(loss):
-            raise DivergenceError(f"training diverged at iteration {it}: loss is {loss} "
+            raise DivergenceError(f"{label}training diverged at iteration {it}: loss is {loss} "
                                   f"(lr {cfg.lr}; try a smaller learning rate)")
         model.backward(dlogits, input_grad=False)   # dL/dx of the data is never needed
-        opt.step()
+        opt.lr = cfg.lr_at(it)
+        opt.step(model.grads(), model.frozen())
         loss_sum += loss
         right += int((logits.argmax(axis=1) == yb).sum())
         seen += yb.shape[0]
@@ -109,6 +152,10 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
             vl, va = evaluate(model, *val, cfg.eval_batch)
             tl, ta = evaluate(model, *test, cfg.eval_batch)
             train_loss = loss_sum / steps                   # mean over the steps since the last evaluation
+            if train_loss > limit:
+                raise DivergenceError(f"{label}training diverged by iteration {it}: mean training loss "
+                                      f"{train_loss:.3g} exceeds {DIVERGENCE_FACTOR:g}·ln(classes) = {limit:.3g} "
+                                      f"(lr {cfg.lr}; try a smaller learning rate)")
             for k, v in zip(CURVES, (it, train_loss, right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
             bar.update(it, train_loss=f"{train_loss:.4f}", val_loss=f"{vl:.4f}",

@@ -4,7 +4,7 @@ The PyTorch peer is left out: importing torch alone takes seconds.
 """
 import argparse
 
-from minilottery import bench
+from minilottery.commands import bench
 
 
 def test_bench_runs_one_lenet_repeat(capsys):

@@ -28,7 +28,8 @@ def test_example_runs_resumes_and_reports(mirror, tmp_path, capsys):
     assert "| 3 | 51.3 |" in text and "random reinit" in text
     assert f"results: {out}" in text
     cfg = ExperimentStore.read_config(str(out))
-    assert cfg["iterations"] == 300 and cfg["lr"] == 1.2e-3 and cfg["control_levels"] == [3]
+    assert cfg["train"]["iterations"] == 300 and cfg["train"]["lr"] == 1.2e-3 and cfg["control_levels"] == [3]
+    assert cfg["kind"] == "imp"
     if importlib.util.find_spec("matplotlib"):
         assert out.with_suffix(".png").stat().st_size > 1000
     mtime = os.path.getmtime(out)
@@ -49,11 +50,11 @@ def test_train_command_on_real_mnist(mirror, tmp_path, capsys):
 def test_cli_refuses_impossible_settings_with_a_clear_message(tmp_path, capsys, mirror):
     common = ["--mirror", mirror, "--data-dir", str(tmp_path), "--quiet"]
     assert cli(["imp", "--fc-rate", "1.5", "--iterations", "10", "--out", str(tmp_path / "a.h5")] + common) == 2
-    assert "fc rate must be in (0, 1), got 1.5" in capsys.readouterr().err
+    assert "--fc-rate must be in (0, 1), got 1.5" in capsys.readouterr().err
     assert cli(["imp", "--rounds", "0", "--out", str(tmp_path / "b.h5")] + common) == 2
-    assert "rounds must be at least 1" in capsys.readouterr().err
+    assert "--rounds must be at least 1" in capsys.readouterr().err
     assert cli(["train", "--lr", "-1"] + common) == 2
-    assert "learning rate must be positive" in capsys.readouterr().err
+    assert "--lr must be a positive number" in capsys.readouterr().err
 
 
 def test_cli_refuses_unknown_options_and_choices(capsys):

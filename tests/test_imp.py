@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 
 from minilottery.lottery import imp as imp_mod
-from minilottery.lottery.imp import Experiment, IMPConfig, group
+from minilottery import layout
+from minilottery.errors import ConfigError
+from minilottery.lottery.imp import KIND, Experiment, IMPConfig
 from minilottery.lottery.pruning import ones_masks
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import build_model
-from minilottery.report import collect, format_table, report
+from minilottery.reports.imp import collect, format_table, report
 from minilottery.rng import Streams
 from minilottery.store import ExperimentStore, StoreError
 from tests.helpers_data import tiny_mnist
@@ -17,7 +19,8 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=1, reinit=1, random_
 
 def _experiment(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
-    return Experiment(cfg, ExperimentStore(path, cfg.to_dict()), data, progress=False, log=lambda *a: None)
+    return Experiment(cfg, ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}), data, progress=False,
+                      log=lambda *a: None)
 
 
 def _all_arrays(path):
@@ -61,22 +64,22 @@ def test_random_reinit_differs_from_theta0_but_keeps_mask():
 def test_experiment_records_every_run_and_masks_shrink(tmp_path):
     path = tmp_path / "e.h5"
     _experiment(path, tiny_mnist(), trials=2, reinit=2).run()
-    s = ExperimentStore(path, ExperimentStore.read_config(path))
+    s = ExperimentStore.open_readonly(path)
     for t in range(2):
         prev = None
         for level in range(1, 3):
             for run in ("mask", "ticket", "reinit_0", "reinit_1", "random_0"):
-                assert s.done(group(t, level, run)), (t, level, run)
-            mask, attrs = s.read(group(t, level, "mask"))
+                assert s.done(layout.run(t, level, run)), (t, level, run)
+            mask, attrs = s.read(layout.run(t, level, "mask"))
             if prev is not None:
                 assert all(np.all(mask[k] <= prev[k]) for k in mask)
             prev = mask
-            ticket = s.read(group(t, level, "ticket"))[0]
+            ticket = s.read(layout.run(t, level, "ticket"))[0]
             assert all(np.all(ticket["weights"][k][~mask[k]] == 0) for k in mask)
-            rnd, _ = s.read(group(t, level, "random_0"))
+            rnd, _ = s.read(layout.run(t, level, "random_0"))
             # the random mask keeps the ticket's per-layer counts (trained weights are never exactly 0)
             assert {k: int(mask[k].sum()) for k in mask} == {k: int((rnd["weights"][k] != 0).sum()) for k in mask}
-        pm = s.attrs(group(t, 2, "mask"))["Pm"]
+        pm = s.attrs(layout.run(t, 2, "mask"))["Pm"]
         assert pm == pytest.approx((0.8 ** 2 * 265200 + 0.9 ** 2 * 1000) / 266200, abs=1e-4)
     table = format_table(collect(str(path)))
     assert "winning ticket" in table and "random reinit" in table and "random pruning" in table
@@ -120,26 +123,28 @@ def test_mismatched_configuration_refused(tmp_path):
 def test_late_resetting_rewinds_to_iteration_k(tmp_path):
     path = tmp_path / "e.h5"
     _experiment(path, tiny_mnist(), rounds=1, trials=1, reinit=0, random_pruning=False, rewind_iteration=10).run()
-    s = ExperimentStore(path, ExperimentStore.read_config(path))
-    dense = s.read(group(0, 0, "ticket"))[0]
-    theta0 = s.read(group(0, run="theta0"))[0]
+    s = ExperimentStore.open_readonly(path)
+    dense = s.read(layout.run(0, 0, "ticket"))[0]
+    theta0 = s.read(layout.run(0, name="theta0"))[0]
     assert not np.array_equal(dense["snapshot"]["fc1.W"], theta0["fc1.W"])
 
 
 def test_oneshot_prunes_from_dense_to_the_iterative_fractions(tmp_path):
     path = tmp_path / "e.h5"
     _experiment(path, tiny_mnist(), rounds=2, trials=1, reinit=0, random_pruning=False, oneshot=True).run()
-    s = ExperimentStore(path, ExperimentStore.read_config(path))
-    m2 = s.read(group(0, 2, "mask"))[0]
+    s = ExperimentStore.open_readonly(path)
+    m2 = s.read(layout.run(0, 2, "mask"))[0]
     assert m2["fc1.W"].mean() == pytest.approx(0.64, abs=1e-3)
     assert m2["fc3.W"].mean() == pytest.approx(0.81, abs=1e-3)
 
 
 @pytest.mark.parametrize("bad", [dict(rounds=0), dict(trials=0), dict(control_levels=(9,)),
                                  dict(rewind_iteration=50), dict(fc_rate=1.0), dict(output_rate=0.0),
-                                 dict(dataset="foo"), dict(optimizer="rmsprop")])
+                                 dict(dataset="foo"), dict(optimizer="rmsprop"),
+                                 dict(seed=-1), dict(batch_size=100_000), dict(dropout=1.5),
+                                 dict(conv_rate=0.5)])
 def test_bad_experiment_config_refused(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         IMPConfig.paper("lenet_300_100", **{**SMALL, **bad})
 
 

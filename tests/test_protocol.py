@@ -3,15 +3,16 @@ import argparse
 
 import pytest
 
-from minilottery import cli_train
+from minilottery import config
+from minilottery.commands import train as train_cmd
 from minilottery.lottery.imp import IMPConfig
 from minilottery.protocol import DROPOUT_LENGTH_FACTOR, PAPER, paper_protocol
 
 
 @pytest.mark.parametrize("model", ["conv2", "conv4", "conv6"])
 def test_conv_nets_with_dropout_train_three_times_as_long(model):
-    assert paper_protocol(model, dropout=0.5).iterations == DROPOUT_LENGTH_FACTOR * PAPER[model].iterations
-    assert paper_protocol(model, dropout=0.5).lr == PAPER[model].lr
+    assert paper_protocol(model, dropout=0.5).train.iterations == DROPOUT_LENGTH_FACTOR * PAPER[model].train.iterations
+    assert paper_protocol(model, dropout=0.5).train.lr == PAPER[model].train.lr
     assert paper_protocol(model) == PAPER[model]
 
 
@@ -25,11 +26,15 @@ def test_unknown_model_named_in_error():
 
 
 def test_imp_and_train_defaults_follow_the_dropout_rule():
-    assert IMPConfig.paper("conv2", dropout=0.5).iterations == 60_000
-    assert IMPConfig.paper("conv2", dropout=0.5, iterations=100).iterations == 100   # explicit wins
+    assert IMPConfig.paper("conv2", dropout=0.5).train.iterations == 60_000
+    assert IMPConfig.paper("conv2", dropout=0.5, iterations=100).train.iterations == 100   # explicit wins
     p = argparse.ArgumentParser()
-    cli_train.add_arguments(p)
-    args = p.parse_args(["--model", "conv2", "--dropout", "0.5"])
-    assert cli_train.config_from_args(args, paper_protocol(args.model, args.dropout)).iterations == 60_000
-    args = p.parse_args(["--model", "conv2", "--dropout", "0.5", "--iterations", "500"])
-    assert cli_train.config_from_args(args, paper_protocol(args.model, args.dropout)).iterations == 500
+    train_cmd.add_arguments(p)
+    from minilottery.train import TrainConfig
+
+    def cfg(argv):
+        args = p.parse_args(argv)
+        base = config.to_dict(paper_protocol(args.model, args.dropout).train)
+        return config.build(TrainConfig, base, config.overrides(args, TrainConfig))
+    assert cfg(["--model", "conv2", "--dropout", "0.5"]).iterations == 60_000
+    assert cfg(["--model", "conv2", "--dropout", "0.5", "--iterations", "500"]).iterations == 500

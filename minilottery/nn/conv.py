@@ -44,6 +44,7 @@ class Conv2d(Prunable):
 
     ``input_shape`` (C, H, W), when given, is validated at construction.
     """
+    kind = "conv"
 
     def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
                  dtype=np.float32, input_shape=None):

@@ -2,10 +2,13 @@
 
 Contract: ``forward(x, train)`` caches what ``backward(dy)`` needs;
 ``backward(dy)`` returns ``dx`` and fills ``grads`` with the keys of ``params``.
-Prunable layers keep a ``mask`` for their weight ``W`` (never for biases): the
-forward uses the effective weight W ⊙ mask, and the backward stores the gradient
-with respect to that effective weight in ``grad_effective`` before masking it
-into ``grads["W"]``, so a supermask can turn it into a gradient for its scores.
+
+Masks (every prunable weight W; never biases): the forward uses the effective
+weight W_eff = W ⊙ m + (1 − m) ⊙ F, with m a 0/1 mask (or a float multiplier)
+and F a frozen fill (0 unless pruned weights are frozen at a value). Installing,
+replacing or removing a mask or a fill never changes W. The backward keeps
+∂L/∂W_eff in ``grad_effective`` (a score-trained mask turns it into its scores'
+gradient without any layer code) and puts ∂L/∂W = ∂L/∂W_eff ⊙ m in ``grads["W"]``.
 """
 import numpy as np
 
@@ -37,38 +40,53 @@ def check_dtype(layer, x):
 
 
 class Prunable(Layer):
-    """A layer with a weight W that can be masked: forward uses W ⊙ mask.
+    """A layer with a weight W that can be masked: forward uses W ⊙ m + (1 − m) ⊙ F.
 
+    ``kind`` says what pruning sees ("fc" or "conv"); ``output`` marks the
+    network's output layer, which the papers prune at their own rate.
     ``backward(dy, input_grad=True)``: with ``input_grad=False`` only the parameter
     gradients are made and None is returned (for a network's first layer).
     """
+    kind = "fc"
 
     def __init__(self, w_shape, bias_shape, rng, dtype):
         super().__init__()
         self.dtype = np.dtype(dtype)
         self.params = {"W": glorot_normal(w_shape, rng, self.dtype), "b": zeros(bias_shape, self.dtype)}
-        self.mask = None            # None means dense; else an array shaped like W (0/1)
-        self.grad_effective = None  # ∂L/∂(W ⊙ mask), for supermasks
+        self.output = False         # set by the model builder on the output layer
+        self.mask = None            # None means dense; else an array shaped like W
+        self.fill = None            # (1 − m) ⊙ F, the frozen part of W_eff; None means F = 0
+        self.grad_effective = None  # ∂L/∂W_eff, for score-trained masks
 
     def effective_weight(self):
-        """W ⊙ mask, the weight the forward pass uses."""
+        """W ⊙ m + (1 − m) ⊙ F, the weight the forward pass uses."""
         w = self.params["W"]
-        return w if self.mask is None else w * self.mask
+        if self.mask is None:
+            return w
+        w_eff = w * self.mask
+        if self.fill is not None:
+            w_eff += self.fill
+        return w_eff
 
-    def set_mask(self, mask):
-        """Install a 0/1 mask shaped like W (host or device array), in W's dtype."""
-        if mask is None:
-            self.mask = None
-            return
+    def set_mask(self, mask, fill=None):
+        """Install a mask m shaped like W (None removes it) and optionally a frozen fill F.
+
+        Copies both (never aliasing the caller's arrays) in W's dtype; W itself is untouched.
+        """
         w = self.params["W"]
-        if tuple(mask.shape) != tuple(w.shape):
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape {tuple(w.shape)}")
-        self.mask = asarray(mask, dtype=self.dtype).copy()  # never alias the caller's array
-        if isinstance(self.mask, np.ndarray):
-            self.mask.flags.writeable = False  # replace masks, never edit them: optimisers key on the array
+        for name, a in (("mask", mask), ("fill", fill)):
+            if a is not None and tuple(a.shape) != tuple(w.shape):
+                raise ValueError(f"{name} shape {tuple(a.shape)} does not match weight shape {tuple(w.shape)}")
+        if mask is None and fill is not None:
+            raise ValueError("a frozen fill needs a mask (F shows only where m = 0)")
+        self.mask = None if mask is None else asarray(mask, dtype=self.dtype).copy()
+        self.fill = None
+        if fill is not None:
+            one = self.dtype.type(1)
+            self.fill = (one - self.mask) * asarray(fill, dtype=self.dtype)  # (1 − m) ⊙ F
 
     def _weight_grad(self, d_eff):
-        # ∂L/∂W = ∂L/∂W_eff ⊙ mask; pruned weights get exactly zero gradient
+        # ∂L/∂W = ∂L/∂W_eff ⊙ m ; frozen and pruned weights get exactly zero gradient
         self.grad_effective = d_eff
         self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
 

@@ -1,13 +1,15 @@
-"""Mask-aware SGD, SGD with momentum, and Adam.
+"""SGD, SGD with momentum, and Adam over any dict of arrays (weights or scores).
 
-Every optimiser works on a model's live parameters (``model.params()``) and
-gradients, in place. Masked entries are handled so that, after every step,
-a pruned weight is exactly 0 and so is its optimiser state; every unpruned
-entry evolves exactly as the unmasked optimiser on the same gradient would:
-  g ← g ⊙ mask  (before the update)   and   θ ← θ ⊙ mask  (after it).
-Weights and state are set to 0 under a mask whenever a new mask array is
-installed (masks are replaced, never edited in place: ``Sequential.set_masks``
-installs read-only copies), and ``reset()`` starts afresh (each IMP round does).
+An optimiser is built over ``{name: array}`` (live arrays, updated in place) and
+stepped with ``{name: gradient}`` and an optional ``{name: mask}`` that freezes
+the entries where the mask is 0. A frozen entry, and its optimiser state, do
+not change; every other entry evolves exactly as the unmasked optimiser on the
+same gradient would:
+  state ← state ⊙ m ;  g ← (g + λθ) ⊙ m ;  Δ from the update rule ;  Δ ← 0 where m = 0 ;  θ ← θ − Δ
+so a weight pruned to 0 stays exactly 0 with zero state, and one frozen at a
+value keeps it bit for bit. Masks may change between steps (nothing is keyed on
+array identity); ``reset()`` starts afresh (each IMP round does). ``lr`` may be
+changed between steps (learning-rate schedules).
 
 Speed: updates are written with ``out=`` and in-place operators into two
 reused work arrays, so a step allocates nothing; on NumPy each parameter is
@@ -39,17 +41,21 @@ def _parts(arrays):
 class Optimizer:
     buffers = ()  # names of per-parameter state arrays
 
-    def __init__(self, model, lr):
+    def __init__(self, params, lr, weight_decay=0.0):
+        """params: {name: array} updated in place; weight_decay λ adds λθ to the gradient."""
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
-        self.model, self.lr = model, float(lr)
+        if not weight_decay >= 0:
+            raise ValueError(f"weight decay must be non-negative, got {weight_decay}")
+        if not params:
+            raise ValueError("an optimiser needs at least one array to train")
+        self.params, self.lr, self.weight_decay = dict(params), float(lr), float(weight_decay)
         self.reset()
 
     def reset(self):
         """Forget all state: step count 0, buffers zero."""
         self.t = 0
-        self.state = {b: {k: None for k in self.model.params()} for b in self.buffers}
-        self._mask_seen = {}
+        self.state = {b: {k: None for k in self.params} for b in self.buffers}
         self._work = {}
 
     def _buffer(self, name, key, like):
@@ -67,28 +73,29 @@ class Optimizer:
             work = self._work[key] = (xp.empty(n, like.dtype), xp.empty(n, like.dtype))
         return tuple(w[:n].reshape(like.shape) for w in work)
 
-    def step(self):
+    def step(self, grads, masks=None):
+        """One update of every array from ``grads``; entries where ``masks[name]`` is 0 stay frozen."""
         self.t += 1
-        params, grads, masks = self.model.params(), self.model.grads(), self.model.masks()
-        for key, p in params.items():
+        masks = masks or {}
+        for key, p in self.params.items():
             mask = masks.get(key)
-            if mask is not None and self._mask_seen.get(key) is not mask:
-                self._mask_seen[key] = mask                  # a new mask: θ and state ← 0 under it
-                pruned = mask == 0                           # by assignment: an inf becomes 0, not nan
-                for a in [p] + [self.state[b][key] for b in self.buffers]:
-                    if a is not None:
-                        xp_of(a).copyto(a, 0, where=pruned)
             state = [self._buffer(b, key, p) for b in self.buffers]
             for pp, g, mm, *st in _parts([p, grads[key], mask] + state):
+                xp = xp_of(pp)
                 gm, tmp = self._scratch(pp)
+                if self.weight_decay:
+                    g = xp.add(g, xp.multiply(pp, self.weight_decay, out=tmp), out=gm)  # g + λθ
                 if mm is not None:
-                    g = xp_of(pp).multiply(g, mm, out=gm)   # g ← g ⊙ mask
-                self.update(pp, g, st, tmp)
+                    for s in st:
+                        s *= mm                              # state ← state ⊙ m
+                    g = xp.multiply(g, mm, out=gm)           # g ← g ⊙ m
+                self.update(pp, g, st, tmp)                  # tmp ← Δ
                 if mm is not None:
-                    pp *= mm                                 # θ ← θ ⊙ mask: exactly 0 when pruned
+                    xp.copyto(tmp, 0, where=mm == 0)         # Δ ← +0 where frozen: θ − 0 is θ bit for bit
+                pp -= tmp                                    # θ ← θ − Δ
 
     def update(self, p, g, state, tmp):
-        """Update p in place from g; ``state`` holds this slice of each buffer, ``tmp`` is scratch."""
+        """Write the step Δ into ``tmp`` from g (θ ← θ − Δ follows); ``state`` holds this slice of each buffer."""
         raise NotImplementedError
 
     # -- saving ----------------------------------------------------------------
@@ -114,7 +121,7 @@ class SGD(Optimizer):
     """θ ← θ − lr·g."""
 
     def update(self, p, g, state, tmp):
-        p -= xp_of(p).multiply(g, self.lr, out=tmp)
+        xp_of(p).multiply(g, self.lr, out=tmp)               # Δ = lr·g
 
 
 class Momentum(Optimizer):
@@ -124,11 +131,11 @@ class Momentum(Optimizer):
     """
     buffers = ("velocity",)
 
-    def __init__(self, model, lr, momentum=0.9, nesterov=False):
+    def __init__(self, params, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.mu, self.nesterov = float(momentum), bool(nesterov)
-        super().__init__(model, lr)
+        super().__init__(params, lr, weight_decay)
 
     def update(self, p, g, state, tmp):
         xp, (v,) = xp_of(p), state
@@ -137,10 +144,9 @@ class Momentum(Optimizer):
         if self.nesterov:
             xp.multiply(v, self.mu, out=tmp)
             tmp += g
-            tmp *= self.lr
-            p -= tmp                                         # θ ← θ − lr·(g + μv)
+            tmp *= self.lr                                   # Δ = lr·(g + μv)
         else:
-            p -= xp.multiply(v, self.lr, out=tmp)            # θ ← θ − lr·v
+            xp.multiply(v, self.lr, out=tmp)                 # Δ = lr·v
 
 
 class Adam(Optimizer):
@@ -150,14 +156,14 @@ class Adam(Optimizer):
     """
     buffers = ("m", "v")
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam betas must be in [0, 1), got {betas}")
         if not eps > 0:
             raise ValueError(f"Adam eps must be positive (0 gives 0/0 under pruned weights), got {eps}")
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
-        super().__init__(model, lr)
+        super().__init__(params, lr, weight_decay)
 
     def update(self, p, g, state, tmp):
         xp, (m, v) = xp_of(p), state
@@ -173,14 +179,14 @@ class Adam(Optimizer):
         tmp /= math.sqrt(bc2)
         tmp += self.eps                                      # √v / √(1−β2ᵗ) + ε
         xp.divide(m, tmp, out=tmp)
-        tmp *= self.lr / bc1
-        p -= tmp                                             # θ ← θ − lr/(1−β1ᵗ) · m / (…)
+        tmp *= self.lr / bc1                                 # Δ = lr/(1−β1ᵗ) · m / (…)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 
-def make_optimizer(name, model, lr, **kw):
+def make_optimizer(name, params, lr, **kw):
+    """An optimiser by name over ``params`` ({name: array})."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimiser {name!r}; choose one of {tuple(OPTIMIZERS)}")
-    return OPTIMIZERS[name](model, lr, **kw)
+    return OPTIMIZERS[name](params, lr, **kw)

@@ -2,6 +2,11 @@
 
 Parameters are addressed as ``"layer.key"`` (``"fc1.W"``, ``"conv2.b"``). Only
 the weights ``W`` of prunable layers carry masks; biases never do.
+
+What the trainer needs of a network (Sequential here; score-trained networks in
+``lottery/`` expose the same): ``forward``, ``backward``, ``params()`` and
+``grads()`` (the arrays the optimiser steps), ``frozen()`` (masks whose zeros
+the optimiser must leave untouched) and ``get_weights()``.
 """
 import numpy as np
 
@@ -70,16 +75,24 @@ class Sequential:
         """{"layer.W": mask} for every prunable layer that has a mask installed."""
         return {f"{n}.W": l.mask for n, l in self.prunable().items() if l.mask is not None}
 
-    def set_masks(self, masks):
-        """Install masks {"layer.W": 0/1 array}; pruned weights are zeroed too."""
-        layers = self.prunable()
-        for key, m in masks.items():
+    frozen = masks  # the optimiser freezes the entries where the mask is 0
+
+    def set_masks(self, masks, fills=None):
+        """Install masks {"layer.W": array} (None removes one) and optional frozen fills.
+
+        Never changes a parameter: what pruned weights become is the caller's choice.
+        """
+        layers, fills = self.prunable(), fills or {}
+        for key in set(masks) | set(fills):
             name = key[:-2] if key.endswith(".W") else key
             if name not in layers:
                 raise KeyError(f"no prunable layer {name!r}; prunable layers: {list(layers)}")
-            layers[name].set_mask(m)
-            w = layers[name].params["W"]                     # pruned weights are exactly 0
-            xp_of(w).copyto(w, 0, where=layers[name].mask == 0)  # (assigned: inf·0 would be nan)
+        for key, m in masks.items():
+            layers[key[:-2] if key.endswith(".W") else key].set_mask(m, fills.get(key))
+
+    def weight_kinds(self):
+        """{"layer.W": "conv" | "fc" | "output"}: what each prunable weight is, for pruning rates."""
+        return {f"{n}.W": "output" if l.output else l.kind for n, l in self.prunable().items()}
 
     # -- weights in and out (always by copy) ---------------------------------
     def get_weights(self):

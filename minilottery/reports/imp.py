@@ -1,4 +1,4 @@
-"""Tables and plots of an IMP experiment file (``python -m minilottery report FILE``).
+"""Table and plot of an IMP experiment file (``python -m minilottery report FILE``).
 
 One row per Pm (percent of weights remaining): the early-stopping iteration
 and the test accuracy there, as mean [min–max] over trials, for the winning
@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from minilottery import layout
 from minilottery.store import ExperimentStore
 
 LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random pruning"}
@@ -17,14 +18,14 @@ LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "rand
 
 def collect(path):
     """{kind: {level: {"Pm": p, "es": [per trial], "acc": [...], "final": [...], "train": [...]}}}."""
-    store = ExperimentStore(path, ExperimentStore.read_config(path))
+    store = ExperimentStore.open_readonly(path)
     out = {}
-    for trial in store.groups("trials"):
-        for level in store.groups(f"trials/{trial}/levels"):
+    for trial in store.groups(layout.TRIALS):
+        for level in store.groups(layout.levels(int(trial))):
             per_kind = {}
-            for run in store.groups(f"trials/{trial}/levels/{level}"):
-                g = f"trials/{trial}/levels/{level}/{run}"
-                a = {} if run == "mask" else store.attrs(g)
+            for run in store.groups(layout.run(int(trial), int(level))):
+                g = layout.run(int(trial), int(level), run)
+                a = {} if run in ("mask", "fill") else store.attrs(g)
                 if not a.get("completed", False):
                     continue
                 kind = str(a["kind"])
@@ -105,12 +106,6 @@ def plot(data, png, title=""):
     return png
 
 
-def add_arguments(p):
-    p.add_argument("file", help="experiment file (.h5) written by `imp`")
-    p.add_argument("--png", default=None, help="plot path (default: FILE with .png)")
-    p.add_argument("--no-plot", action="store_true")
-
-
 def report(path, png=None, make_plot=True, log=print):
     cfg = ExperimentStore.read_config(path)
     data = collect(path)
@@ -118,7 +113,7 @@ def report(path, png=None, make_plot=True, log=print):
         log(f"{path} has no finished runs yet")
         return None
     table = format_table(data)
-    log(f"{cfg['model']} on {cfg['dataset']}: {cfg['iterations']} iterations per run, "
+    log(f"{cfg['model']} on {cfg['dataset']}: {cfg['train']['iterations']} iterations per run, "
         f"{cfg['trials']} trial(s), {'one-shot' if cfg['oneshot'] else 'iterative'} pruning, "
         f"reset to {'θ%d' % cfg['rewind_iteration'] if cfg['rewind_iteration'] else 'θ0'}")
     log(table)
@@ -130,6 +125,3 @@ def report(path, png=None, make_plot=True, log=print):
             log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
     return table
 
-
-def run(args):
-    report(args.file, png=args.png, make_plot=not args.no_plot)

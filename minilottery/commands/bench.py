@@ -15,7 +15,6 @@ on CuPy, the memory pool's total bytes after one step run from a trimmed pool.
 
     python -m minilottery bench [--repeats 30] [--warmup 3] [--cases lenet,conv2]
 """
-import argparse
 import os
 import platform
 import statistics
@@ -74,12 +73,12 @@ def _train(name, dataset, args):
     _mask(model, args.density)
     x, labels = _data(model.input_shape, args.batch)
     dx, dlabels = backend.asarray(x), backend.asarray(labels)
-    opt = Adam(model, lr=LR)
+    opt = Adam(model.params(), lr=LR)
 
     def step():
         loss, dlogits = softmax_cross_entropy(model.forward(dx, train=True), dlabels)
         model.backward(dlogits, input_grad=False)          # as torch: no gradient for the data
-        opt.step()
+        opt.step(model.grads(), model.masks())
 
     def peer(bt):
         return bt.train_step(model, x, labels, LR)
@@ -242,8 +241,6 @@ def environment(bt):
 
 
 def run(args):
-    if getattr(args, "backend", None):
-        backend.set_backend(args.backend)
     if args.threads:
         set_blas_threads(args.threads)
     rows, bt = measure(args)
@@ -262,12 +259,3 @@ def run(args):
     print(f"(the im2col rows themselves are gathered {_mb(BLOCK_BYTES)} at a time)")
     return 0
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minilottery.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=backend.BACKENDS, default=None)
-    return run(add_arguments(parser).parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Every command of ``python -m minilottery``, in one place.
+
+Each command is a module here exposing ``add_arguments(parser)`` and
+``run(args)``; :func:`main` builds the parser from :data:`COMMANDS` and runs
+one under :func:`guarded`, which turns every expected failure into one line on
+stderr and exit code 2 (tracebacks only for real bugs). Examples use the same
+pieces: :func:`add_io_arguments` and :func:`guarded`.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+from minilottery import backend
+from minilottery.errors import ConfigError, MiniLotteryError
+
+# command -> (module, one-line help)
+COMMANDS = {
+    "train": ("minilottery.commands.train", "train one network with the papers' protocol"),
+    "imp": ("minilottery.commands.imp", "iterative magnitude pruning experiment (resumable)"),
+    "report": ("minilottery.commands.report", "table and plot of an experiment file"),
+    "bench": ("minilottery.commands.bench", "time training steps against PyTorch"),
+}
+
+
+def add_backend_argument(p):
+    p.add_argument("--backend", choices=backend.BACKENDS, default=None,
+                   help=f"array backend (default: ${backend.ENV_VAR} or numpy)")
+
+
+def add_io_arguments(p, out_help=None, json_help=None):
+    """Data location, progress, and (when help texts are given) --out and --json."""
+    if out_help:
+        p.add_argument("--out", default=None, help=out_help)
+    if json_help:
+        p.add_argument("--json", default=None, help=json_help)
+    p.add_argument("--data-dir", default=None,
+                   help="where datasets are kept (default $MINILOTTERY_DATA or ./datasets)")
+    p.add_argument("--mirror", default=None,
+                   help="folder or URL holding mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def check_writable(path, what):
+    """Refuse, before any work, an output path whose folder is missing or unwritable, or a folder."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"{what} {path} is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{what} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{what} {path}: folder {folder} is not writable")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m minilottery",
+                                     description="The lottery-ticket literature in plain NumPy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        add_backend_argument(p)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(module=module)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: importlib.import_module(args.module).run(args), args.backend)
+
+
+def guarded(job, backend_name=None):
+    """Run ``job()`` as a command: one-line errors with exit code 2, resumable Ctrl-C (130)."""
+    try:
+        backend.set_backend(backend_name or backend.default_name())  # an unusable backend fails first
+        return job() or 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; rerun the same command to continue where it stopped", file=sys.stderr)
+        return 130
+    except (MiniLotteryError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2

@@ -1,0 +1,48 @@
+"""``python -m minilottery imp``: an IMP experiment from the command line.
+
+Defaults are the paper's protocol for the chosen model; rerunning the same
+command continues an interrupted experiment. Every check (options, the whole
+pruning plan, the output path, the dataset, the backend) happens before the
+experiment file is made.
+"""
+import os
+
+from minilottery import config
+from minilottery.commands import add_io_arguments, check_writable
+from minilottery.data import load_dataset
+from minilottery.lottery.imp import KIND, Experiment, IMPConfig, check_plan
+from minilottery.reports.imp import report
+from minilottery.store import ExperimentStore
+from minilottery.train import TrainConfig
+
+# flags whose default comes from the paper's protocol for the model
+PROTOCOL_FIELDS = ("dataset", "conv_rate", "fc_rate", "output_rate") + TrainConfig.names()
+
+
+def add_arguments(p):
+    config.add_flags(p, IMPConfig, paper_defaults=PROTOCOL_FIELDS)
+    add_io_arguments(p, out_help="experiment file (default runs/MODEL_DATASET_imp.h5)")
+
+
+def config_from_args(args):
+    given = config.overrides(args, IMPConfig)
+    return IMPConfig.paper(given.pop("model", "lenet_300_100"), **given)
+
+
+def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, log=print):
+    """Run or resume ``cfg`` into ``out``; print the report; return the table."""
+    check_plan(cfg)
+    check_writable(out, "experiment file")
+    data = load_dataset(cfg.dataset, data_dir=data_dir, mirror=mirror)  # before any file is made
+    with ExperimentStore(out, {"kind": KIND, **cfg.to_dict()}) as store:
+        log(f"experiment file: {os.path.abspath(out)}")
+        Experiment(cfg, store, data, progress=progress, log=log).run()
+    return report(out, log=log)
+
+
+def run(args):
+    cfg = config_from_args(args)
+    out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_imp.h5")
+    if args.out is None:
+        os.makedirs("runs", exist_ok=True)
+    run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet)

@@ -1,0 +1,52 @@
+"""``python -m minilottery train``: one network, the papers' protocol by default."""
+import json
+
+import numpy as np
+
+from minilottery import config
+from minilottery.commands import add_io_arguments, check_writable
+from minilottery.data import load_dataset
+from minilottery.errors import ConfigError
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.protocol import paper_protocol
+from minilottery.rng import Streams
+from minilottery.train import TrainConfig, train
+
+
+def add_arguments(p):
+    p.add_argument("--model", choices=MODELS, default="lenet_300_100", help="network (default: lenet_300_100)")
+    p.add_argument("--dataset", choices=tuple(INPUT_SHAPES), default=None,
+                   help="dataset (default: the paper's for the model)")
+    config.add_flags(p, TrainConfig, paper_defaults=TrainConfig.names())
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout rate after hidden dense layers; conv nets then default to 3x the iterations")
+    p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and dropout (default: 0)")
+    add_io_arguments(p, json_help="write the summary and curves to this JSON file")
+
+
+def run(args):
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be at least 0, got {args.seed}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
+    check_writable(args.json, "--json")
+    proto = paper_protocol(args.model, args.dropout)
+    cfg = config.build(TrainConfig, config.to_dict(proto.train), config.overrides(args, TrainConfig))
+    dataset = args.dataset or proto.dataset
+    data = load_dataset(dataset, data_dir=args.data_dir, mirror=args.mirror)
+    if cfg.batch_size > data.train[0].shape[0]:
+        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {data.train[0].shape[0]} training examples")
+    rngs = Streams.from_seed(args.seed)
+    model = build_model(args.model, rngs, dataset=dataset, dropout=args.dropout)
+    res = train(model, data, cfg, rngs, progress=not args.quiet)
+    print(f"{args.model} on {dataset}, seed {args.seed}, dropout {args.dropout}, {cfg}")
+    print(f"early-stopping iteration {res.early_stop_iteration}: "
+          f"test accuracy {100 * res.early_stop_test_acc:.2f}%  "
+          f"(final {100 * res.final_test_acc:.2f}%, train {100 * res.final_train_acc:.2f}%)")
+    if args.json:
+        out = {"model": args.model, "dataset": dataset, "seed": args.seed, "dropout": args.dropout,
+               "config": config.to_dict(cfg),
+               **res.summary(), "curves": {k: np.asarray(v).tolist() for k, v in res.curves.items()}}
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+        print(f"wrote {args.json}")

@@ -1,0 +1,102 @@
+"""Dataclass configs ↔ command-line flags, written once for every command.
+
+A config is a dataclass whose fields carry ``metadata={"help": ..., "choices": ...}``;
+a field that is itself a dataclass (an experiment's ``train: TrainConfig``) is
+flattened, so ``--lr`` sets ``cfg.train.lr``. Flags default to None, which
+means "not given": the command fills in the papers' values for the chosen
+model, then applies what was given (:func:`overrides`, :func:`build`).
+"""
+import dataclasses
+import json
+import typing
+
+from minilottery.errors import ConfigError
+
+
+def _flat_fields(cls, skip=()):
+    """(field, owner-path) for every leaf field of ``cls``, nested dataclasses flattened."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        if dataclasses.is_dataclass(f.type):
+            yield from ((g, (f.name,) + path) for g, path in _flat_fields(f.type, skip))
+        else:
+            yield f, ()
+
+
+def add_flags(parser, cls, skip=(), paper_defaults=(), only=None):
+    """Add one ``--flag`` per field of ``cls`` (nested dataclasses flattened), with help texts.
+
+    ``paper_defaults``: names whose default is "the paper's for the model";
+    ``only``: add just these names (an example exposing a few of a command's flags).
+    """
+    for f, _ in _flat_fields(cls, skip):
+        if only is not None and f.name not in only:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        meta = dict(f.metadata)
+        default = "the paper's for the model" if f.name in paper_defaults else _default(f)
+        help_ = f"{meta.get('help', f.name)} (default: {default})"
+        origin = typing.get_origin(f.type) or f.type
+        if f.type is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=help_)
+        elif origin is tuple:
+            parser.add_argument(flag, type=int, nargs="*", default=None, help=help_)
+        else:
+            parser.add_argument(flag, type=f.type, default=None, choices=meta.get("choices"), help=help_,
+                                metavar=None if meta.get("choices") else f.name.upper())
+
+
+def _default(f):
+    if f.default is not dataclasses.MISSING:
+        return f.default if f.default != () else "all"
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return "required"
+
+
+def overrides(args, cls, skip=()):
+    """{field name: value} of the flags of ``cls`` that were given on the command line."""
+    return {f.name: getattr(args, f.name) for f, _ in _flat_fields(cls, skip)
+            if getattr(args, f.name, None) is not None}
+
+
+def build(cls, base, given):
+    """``cls`` from ``base`` (a dict, nested dataclass values allowed) and flat ``given`` overrides.
+
+    A given name that belongs to a nested dataclass field (``lr`` of ``train``) is routed there.
+    """
+    values = dict(base)
+    nested = {f.name: f.type for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.type)}
+    top = {f.name for f in dataclasses.fields(cls)}
+    for name, v in given.items():
+        if name in top:
+            values[name] = v
+            continue
+        owner = next((n for n, t in nested.items() if name in {g.name for g in dataclasses.fields(t)}), None)
+        if owner is None:
+            raise ConfigError(f"unknown option {name!r} for {cls.__name__}")
+        values[owner] = dataclasses.replace(values[owner], **{name: v})
+    return cls(**values)
+
+
+def to_dict(cfg):
+    """A JSON-able dict of a (nested) config; tuples become lists."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls, d):
+    """The inverse of :func:`to_dict` (unknown keys are refused, naming them)."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {unknown}")
+    values = {}
+    for k, v in d.items():
+        t = names[k].type
+        if dataclasses.is_dataclass(t):
+            v = from_dict(t, v)
+        elif (typing.get_origin(t) or t) is tuple:
+            v = tuple(v)
+        values[k] = v
+    return cls(**values)
