@@ -4,9 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates,
-                                         magnitude_prune, ones_masks, prune_counts, random_mask_like,
-                                         random_prune)
+from minilottery.errors import ConfigError
+from minilottery.lottery.pruning import (counts_to, fraction_remaining, global_magnitude_prune, layer_rates,
+                                         magnitude_prune, ones_masks, plan_counts, prune_by_score,
+                                         prune_counts, random_mask_like, random_prune, step_rate)
 
 
 @st.composite
@@ -130,3 +131,77 @@ def test_emptying_a_layer_refused():
     m = {"fc1.W": np.array([[0, 0], [0, 1.0]])}
     with pytest.raises(ValueError, match="would leave no weights"):
         magnitude_prune(w, m, {"fc1.W": 0.6})
+
+
+# -- prune_by_score and the pruning plan ---------------------------------------
+
+def _prune_step_masks(weights, rates, levels, oneshot):
+    """Masks the way imp.prune_step makes them: magnitude_prune at 1 − (1 − rate)^steps of the base mask."""
+    masks, out = ones_masks(weights), [ones_masks(weights)]
+    for level in range(1, levels + 1):
+        base, steps = (ones_masks(weights), level) if oneshot else (masks, 1)
+        masks = magnitude_prune(weights, base, {k: step_rate(r, steps) for k, r in rates.items()})
+        out.append(masks)
+    return out
+
+
+@pytest.mark.parametrize("oneshot", [False, True])
+@settings(max_examples=30, deadline=None)
+@given(st.integers(5, 400), st.integers(5, 400), st.sampled_from([0.1, 0.15, 0.2, 0.45]), st.integers(1, 8))
+def test_plan_counts_matches_the_masks_imp_makes(oneshot, n1, n2, rate, levels):
+    """plan_counts' remaining counts equal the per-layer sums of the masks prune_step would make."""
+    rng = np.random.default_rng(n1 * 1000 + n2)
+    w = {"fc1.W": rng.normal(size=(1, n1)), "fc2.W": rng.normal(size=(1, n2)), "fc3.W": rng.normal(size=(1, 3))}
+    rates = {"fc1.W": rate, "fc2.W": rate / 2}                    # fc3.W absent: never pruned
+    try:
+        plan = plan_counts({k: v.size for k, v in w.items()}, rates, levels, oneshot)
+    except ConfigError:
+        return
+    for level, masks in enumerate(_prune_step_masks(w, rates, levels, oneshot)):
+        assert plan[level] == {k: int(m.sum()) for k, m in masks.items()}
+    for level in range(1, levels + 1):
+        assert all(plan[level][k] < plan[level - 1][k] for k in rates)   # Pm falls at every level
+        base = ones_masks(w) if oneshot else _prune_step_masks(w, rates, level - 1, False)[-1]
+        new = prune_by_score({k: np.abs(v) for k, v in w.items()}, base, counts_to(base, plan[level]))
+        assert {k: int(m.sum()) for k, m in new.items()} == plan[level]
+
+
+def test_plan_counts_refuses_a_layer_that_stops_shrinking():
+    with pytest.raises(ConfigError, match=r"^level 3: pruning fc3.W at rate 0.45 removes no weight "
+                                          r"\(1 remains\): Pm would stop falling"):
+        plan_counts({"fc1.W": 1000, "fc3.W": 4}, {"fc1.W": 0.2, "fc3.W": 0.45}, 5)
+
+
+def test_plan_counts_refuses_to_empty_a_layer_and_bad_rates():
+    with pytest.raises(ConfigError, match=r"^level 2: pruning fc1.W at rate 0.6 would leave no weights"):
+        plan_counts({"fc1.W": 2}, {"fc1.W": 0.6}, 3)
+    with pytest.raises(ConfigError, match="must be in"):
+        plan_counts({"fc1.W": 2}, {"fc1.W": 1.0}, 3)
+    with pytest.raises(ConfigError, match="no prunable layer 'fc9.W'"):
+        plan_counts({"fc1.W": 2}, {"fc9.W": 0.2}, 3)
+
+
+def test_paper_plan_for_lenet():
+    """LeNet-300-100 at 20% / 10%: the Pm of the paper's levels, from the plan alone."""
+    sizes = {"fc1.W": 300 * 784, "fc2.W": 100 * 300, "fc3.W": 10 * 100}
+    plan = plan_counts(sizes, {"fc1.W": 0.2, "fc2.W": 0.2, "fc3.W": 0.1}, 15)
+    pm = [round(100 * sum(p.values()) / sum(sizes.values()), 1) for p in plan]
+    assert [pm[k] for k in (3, 7, 9, 12, 15)] == [51.3, 21.1, 13.5, 7.0, 3.6]
+
+
+def test_prune_by_score_refusals():
+    m = {"fc1.W": np.array([[1.0, 1.0, 0.0]])}
+    s = {"fc1.W": np.zeros((1, 3))}
+    with pytest.raises(ConfigError, match="cannot remove 3 weights of fc1.W: 2 remain"):
+        prune_by_score(s, m, {"fc1.W": 3})
+    with pytest.raises(ConfigError, match="no prunable layer 'fc9.W'"):
+        prune_by_score(s, m, {"fc9.W": 1})
+    with pytest.raises(ConfigError, match="has shape"):
+        prune_by_score({"fc1.W": np.zeros(3)}, m, {"fc1.W": 1})
+    np.testing.assert_array_equal(prune_by_score(s, m, {"fc1.W": 1})["fc1.W"], [[0, 1, 0]])  # lowest index
+
+
+def test_pruning_refusals_are_config_errors():
+    w = {"fc1.W": np.ones((3, 3))}
+    with pytest.raises(ConfigError):
+        magnitude_prune(w, ones_masks(w), {"fc1.W": 1.5})
