@@ -22,7 +22,7 @@ import os
 import sys
 
 from minilottery import config
-from minilottery.commands import add_backend_argument, add_io_arguments, guarded
+from minilottery.commands import Parser, add_backend_argument, add_io_arguments, guarded
 from minilottery.commands.imp import run_experiment
 from minilottery.lottery.imp import IMPConfig
 
@@ -37,7 +37,7 @@ OVERRIDABLE = ("trials", "rounds", "iterations", "random_pruning", "seed")  # th
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paper", action="store_true", help="the paper's full protocol")
     config.add_flags(p, IMPConfig, only=OVERRIDABLE)
     add_backend_argument(p)

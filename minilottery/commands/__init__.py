@@ -54,10 +54,16 @@ def check_writable(path, what):
         raise ConfigError(f"{what} {path}: folder {folder} is not writable")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where to read the usage, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m minilottery",
-                                     description="The lottery-ticket literature in plain NumPy.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="python -m minilottery", description="The lottery-ticket literature in plain NumPy.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         add_backend_argument(p)

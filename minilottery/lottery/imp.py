@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from minilottery import config, layout
 from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
-from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates,
-                                         magnitude_prune, ones_masks, plan_counts, random_mask_like)
+from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
+from minilottery.lottery.criteria import CRITERIA, score_masks
+from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates, ones_masks,
+                                         plan_counts, prune_by_score, prune_counts, random_mask_like)
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import CONV_WIDTHS, INPUT_SHAPES, MODELS, build_model
 from minilottery.protocol import paper_protocol
@@ -51,7 +53,11 @@ class IMPConfig:
     conv_rate: float = _f(0.0, "fraction of remaining conv weights pruned per round")
     fc_rate: float = _f(0.2, "fraction of remaining hidden fully connected weights pruned per round")
     output_rate: float = _f(0.1, "fraction of remaining output-layer weights pruned per round")
-    global_pruning: bool = _f(False, "one rate (fc_rate) over all layers together")
+    global_pruning: bool = _f(False, "one rate (fc_rate) over all layers together (criterion large_final only)")
+    criterion: str = _f("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
+    mask1: str = _f("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
+    mask0: str = _f("zero", "mask-0 action: what pruned weights are frozen at",
+                    choices=tuple(MASK0) + tuple(CODE_NAMES))
     dropout: float = _f(0.0, "dropout rate after hidden dense layers")
     seed: int = _f(0, "experiment seed (θ0, data order, controls)")
 
@@ -77,6 +83,11 @@ class IMPConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}")
         if not has_conv and self.conv_rate != 0.0:
             raise ConfigError(f"--conv-rate {self.conv_rate} given, but {self.model} has no conv layers")
+        if self.global_pruning and self.criterion != "large_final":
+            raise ConfigError(f"--global-pruning supports --criterion large_final only, got {self.criterion!r}")
+        for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES})):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {tuple(choices)}")
         bad = [v for v in self.control_levels if not 1 <= v <= self.rounds]
         if bad:
             raise ConfigError(f"--control-levels {bad} are outside 1..{self.rounds}")
@@ -124,8 +135,8 @@ class Experiment:
         self.ensure_run(t, 0, "ticket", 0, theta0, ones_masks(self.weights_only(theta0)))
         theta_reset = self.store.read(layout.run(t, 0, "ticket"))[0]["snapshot"] if cfg.rewind_iteration else theta0
         for level in range(1, cfg.rounds + 1):
-            mask = self.ensure_mask(t, level)
-            self.ensure_run(t, level, "ticket", 0, theta_reset, mask)
+            mask = self.ensure_mask(t, level, theta_reset)
+            self.ensure_run(t, level, "ticket", 0, theta_reset, mask, ticket_of=theta0)
             if not cfg.has_controls(level):
                 continue
             for j in range(cfg.reinit):
@@ -149,17 +160,22 @@ class Experiment:
     def weights_only(params):
         return {k: v for k, v in params.items() if k.endswith(".W")}
 
-    def ensure_mask(self, t, level):
-        """mask_level of trial t: from the previous ticket (iterative) or the dense run (one-shot)."""
+    def source_level(self, level):
+        """The level whose trained ticket a level's mask is made from."""
+        return 0 if self.cfg.oneshot else level - 1
+
+    def ensure_mask(self, t, level, theta_init):
+        """mask_level of trial t: from the previous ticket (iterative) or the dense run (one-shot),
+        scored by the criterion on (w_init = θ0, or θk under late resetting; w_final)."""
         g = layout.run(t, level, "mask")
         if not self.store.done(g):
             cfg = self.cfg
-            src_level = 0 if cfg.oneshot else level - 1
-            prev = self.store.read(layout.run(t, src_level, "ticket"))[0]
-            final = self.weights_only(prev["weights"])
+            src_level = self.source_level(level)
+            final = self.weights_only(self.store.read(layout.run(t, src_level, "ticket"))[0]["weights"])
             base = ones_masks(final) if cfg.oneshot or src_level == 0 else self.read_mask(t, src_level)
             steps = level if cfg.oneshot else 1
-            mask = prune_step(cfg, self.kinds, final, base, steps)
+            rng = Streams.from_seed(cfg.seed, t, level, len(RUN_KINDS)).mask   # ties and `random`
+            mask = prune_step(cfg, self.kinds, self.weights_only(theta_init), final, base, rng, steps)
             self.store.write(g, {k: v.astype(bool) for k, v in mask.items()},
                              {"Pm": fraction_remaining(mask)})
         return self.read_mask(t, level)
@@ -168,21 +184,39 @@ class Experiment:
         arrays, _ = self.store.read(layout.run(t, level, "mask"))
         return {k: v.astype("float32") for k, v in arrays.items()}
 
-    def ensure_run(self, t, level, kind, j, theta, mask):
-        """Train one run unless the file already has it."""
+    def ticket_start(self, t, level, theta, theta0, mask, rng):
+        """(start weights, fills) of a level's ticket: the mask-1 action on the kept weights, then
+        the mask-0 action on the pruned ones (w_final from the source level's ticket)."""
+        cfg, src = self.cfg, self.source_level(level)
+        src_run = self.store.read(layout.run(t, src, "ticket"))[0]
+        starts = mask1_start(cfg.mask1, self.weights_only(theta), mask, rng)
+        prev_mask = None if cfg.oneshot or src == 0 else self.read_mask(t, src)
+        prev_fill = None if cfg.oneshot else src_run.get("fill")
+        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(theta0),
+                                    self.weights_only(src_run["weights"]), mask, prev_mask, prev_fill)
+        return {**theta, **starts}, {k: f for k, f in fills.items() if f is not None}
+
+    def ensure_run(self, t, level, kind, j, theta, mask, ticket_of=None):
+        """Train one run unless the file already has it; ``ticket_of`` (θ0) makes it a ticket whose
+        start comes from the mask-1 and mask-0 actions (controls keep the LTH's rewind and zero)."""
         name = "ticket" if kind == "ticket" else f"{kind}_{j}"
         g = layout.run(t, level, name)
         if not self.store.done(g):
             cfg = self.cfg
             rngs = run_streams(cfg, t, level, kind, j)
             model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
-            rewind(model, theta, mask)
+            fills = {}
+            if ticket_of is not None:
+                theta, fills = self.ticket_start(t, level, theta, ticket_of, mask, rngs.init)
+            rewind(model, theta, mask, fills)
             snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
             pm = fraction_remaining(mask)
             label = f"trial {t} level {level} (Pm {100 * pm:.1f}%) {name}: "
             res = train(model, self.data, cfg.train, rngs, snapshot_iterations=snaps,
                         progress=self.progress, label=label)
             arrays = {"weights": model.get_weights(), "curves": res.curves}
+            if fills:
+                arrays["fill"] = fills                               # frozen values F (mask-0 actions)
             if snaps:
                 arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
             self.store.write(g, arrays, {**res.summary(), "Pm": pm, "kind": kind})
@@ -190,13 +224,15 @@ class Experiment:
                      f"test {100 * res.early_stop_test_acc:.2f}% (final {100 * res.final_test_acc:.2f}%)")
 
 
-def prune_step(cfg, kinds, final_weights, base_mask, steps=1):
-    """New mask from final weights: ``steps`` rounds' worth of the per-layer rates at once."""
+def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):
+    """New mask: ``steps`` rounds' worth of the per-layer rates at once, lowest criterion scores first."""
     keep = lambda rate: (1.0 - rate) ** steps  # noqa: E731  fraction of base kept
     if cfg.global_pruning:
         return global_magnitude_prune(final_weights, base_mask, 1.0 - keep(cfg.fc_rate))
     rates = layer_rates(kinds, cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
-    return magnitude_prune(final_weights, base_mask, {k: 1.0 - keep(r) for k, r in rates.items() if r > 0})
+    counts = prune_counts(base_mask, {k: 1.0 - keep(r) for k, r in rates.items() if r > 0})
+    scores = score_masks(cfg.criterion, init_weights, final_weights, base_mask, rng)
+    return prune_by_score(scores, base_mask, counts, rng)
 
 
 def _shape_model(cfg):

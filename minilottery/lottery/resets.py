@@ -11,14 +11,15 @@ from minilottery.backend import asarray, xp_of
 from minilottery.nn.models import build_model
 
 
-def rewind(model, theta, masks):
-    """Set the model to θ (θ0 or θk) ⊙ mask: W ← θ_W ⊙ m, b ← θ_b (copies).
+def rewind(model, theta, masks, fills=None):
+    """Set the model to θ ⊙ mask: W ← θ_W ⊙ m, b ← θ_b (copies); pruned weights show ``fills``.
 
-    The LTH's choices: kept weights restart from θ (mask-1 action ``rewind``),
-    pruned weights are exactly 0 (mask-0 action ``zero``; the optimiser keeps them there).
+    θ is θ0 or θk (the LTH's mask-1 action ``rewind``), or a start made by another
+    mask-1 action; the trainable W is exactly 0 where pruned (the optimiser keeps it
+    there), and W_eff shows the frozen fill F there (mask-0 actions; none means 0).
     """
     model.set_weights(theta)
-    model.set_masks(masks)
+    model.set_masks(masks, fills)
     params = model.params()
     for key, m in masks.items():
         w = params[key]

@@ -115,7 +115,9 @@ def report(path, png=None, make_plot=True, log=print):
     table = format_table(data)
     log(f"{cfg['model']} on {cfg['dataset']}: {cfg['train']['iterations']} iterations per run, "
         f"{cfg['trials']} trial(s), {'one-shot' if cfg['oneshot'] else 'iterative'} pruning, "
-        f"reset to {'θ%d' % cfg['rewind_iteration'] if cfg['rewind_iteration'] else 'θ0'}")
+        f"reset to {'θ%d' % cfg['rewind_iteration'] if cfg['rewind_iteration'] else 'θ0'}; "
+        f"criterion {cfg.get('criterion', 'large_final')}, mask-1 {cfg.get('mask1', 'rewind')}, "
+        f"mask-0 {cfg.get('mask0', 'zero')}")
     log(table)
     if make_plot:
         png = png or os.path.splitext(path)[0] + ".png"
