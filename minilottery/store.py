@@ -1,27 +1,58 @@
-"""HDF5 experiment files: one per experiment, atomic, resumable.
+"""HDF5 experiment stores: a small index plus one file per written group; locked, checksummed, crash-safe.
 
-Layout::
+On-disk layout of the experiment ``PATH`` (here ``runs/x.h5``)::
 
-    /                       attrs: config (JSON), format
-    trials/00/theta0/       θ0, one dataset per parameter ("fc1.W", "fc1.b", ...)
-    trials/00/levels/003/mask/          the mask of level 3, one bool dataset per weight
-    trials/00/levels/003/ticket/        weights/…, curves/…, attrs (summary, completed)
-    trials/00/levels/003/reinit_0/      a control run, same layout
+    runs/x.h5               the index, small; ``h5py.File("runs/x.h5")`` opens and walks the whole experiment
+      / attrs format        "minilottery-experiment-2"
+              config        the configuration as JSON (sorted keys)
+              completed     True once every run is written (absent before)
+      trials/00/levels/001  plain groups: the path down to each written group
+      trials/00/theta0      a written group: an HDF5 external link to ("x.h5.d/trials~00~theta0.h5", "/"),
+                            relative to the index's folder (it resolves from any working directory)
+    runs/x.h5.d/            one HDF5 file per written group, named after the group with "/" as "~"
+      trials~00~levels~001~ticket.h5
+        / attrs             the group's attrs (scalars, strings), then ``completed`` = True, last
+        weights/fc1.W       nested dicts are groups, arrays are datasets with their dtype and shape
+                            (bool as h5py's bool enum), one chunk each with a fletcher32 checksum;
+                            a 0-d array is stored with shape (1,) and the dataset attr ``scalar`` = True;
+                            an empty array is stored unchunked (it has no bytes to checksum)
+    runs/x.h5.lock          while a writer holds the experiment: "pid P on host H since T"
 
-Every write goes to a copy of the file that then replaces it (``os.replace``),
-and each group gets its ``completed`` attribute last: a crash or Ctrl-C at any
-moment leaves the previous complete file, never a half-written one.
+Every HDF5 file is in the 1.10 format (HDF5 >= 1.10 reads it), whose metadata carries checksums too.
+Move or rename the index and its folder together (the links name the folder). ``f["trials/00/theta0"]``
+follows a link; h5py's ``visit``/``visititems`` do not (HDF5 walks one file), so walk by name.
+
+A write makes the group's file under a fresh temporary name (``.NAME.XXXXXXXX.tmp``),
+fsyncs it, renames it into place and fsyncs the folder; then it rewrites the index
+the same way (``runs/.x.h5.XXXXXXXX.tmp``). That rename is the commit: a crash or
+Ctrl-C at any instant leaves the previous index, and the next writer deletes, under
+the lock, what no index refers to (temporary files, unlinked group files). Bytes
+written: each group once, plus the small index per write; a finished experiment
+reopened writes nothing.
+
+One writer per experiment (``flock`` on the ``.lock`` file, see ``lock.py``): another
+process is refused at once, with the holder's pid and host. Stores of one process on
+one file share the lock and the index; the lock goes with the last one's ``close()``
+(or ``with`` block, or garbage collection) or with the process.
+``ExperimentStore.open_readonly(PATH)`` takes no lock and reads the index as it is
+when opened: that is how reports read an experiment that is still running.
+``store.bytes_written`` counts the bytes a store object has put on disk; ``verify()`` reads
+every group, checking every checksum.
 """
 import json
 import os
-import shutil
+import re
+import threading
 
 import h5py
 import numpy as np
+
 from minilottery.errors import StoreError
+from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir, replace_durably
 
-FORMAT = "minilottery-experiment-1"
-
+FORMAT = "minilottery-experiment-2"
+LIBVER = ("v110", "v110")
+_HELD = {}          # realpath -> _Shared: this process's writable stores, one lock and index per file
 
 
 def _diff(old, new):
@@ -29,106 +60,298 @@ def _diff(old, new):
     return ", ".join(f"{k}: file has {old.get(k)!r}, asked {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-class ExperimentStore:
-    def __init__(self, path, config):
-        """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent.
+def _line(e):
+    return " ".join(str(e).split())
 
-        Refuses a file made with a different configuration, and reports a
-        corrupt or foreign file instead of reading half of it.
-        """
-        self.path, self.config = str(path), dict(config)
-        if os.path.exists(self.path):
-            stored = self.read_config(self.path)
-            if stored != json.loads(json.dumps(self.config)):
-                raise StoreError(f"{self.path} holds an experiment with another configuration "
-                                 f"({_diff(stored, self.config)}); choose another output file "
-                                 f"or rerun with the file's configuration")
+
+def _write_h5(final, fill):
+    def write(tmp):
+        with h5py.File(tmp, "w", libver=LIBVER) as f:
+            fill(f)
+    return replace_durably(final, write)
+
+
+class _Shared:
+    """What the stores of one process on one experiment share: the lock and the index."""
+
+    def __init__(self, config_json, runs, complete):
+        self.config_json, self.runs, self.complete, self.lock = config_json, runs, complete, None
+        self.config = json.loads(config_json)
+        self.pid, self.count, self.mutex = os.getpid(), 1, threading.RLock()
+
+
+def _load_index(path):
+    """The index at ``path``, validated; StoreError for anything else."""
+    if os.path.isdir(path):
+        raise StoreError(f"{path} is a directory, not an experiment file: give the path of a .h5 file")
+    if not os.path.exists(path):
+        raise StoreError(f"{path} does not exist: check the path, or run the experiment to create it")
+    try:
+        with h5py.File(path, "r") as f:
+            fmt, runs = f.attrs.get("format"), {}
+            if isinstance(fmt, str) and fmt.startswith("minilottery-experiment-") and fmt != FORMAT:
+                raise StoreError(f"{path} was written by an older version of minilottery (format {fmt}); "
+                                 f"read it with that version, or rerun the experiment into a new file")
+            if fmt != FORMAT or "config" not in f.attrs:
+                raise StoreError(f"{path} is an HDF5 file but not a minilottery experiment (format {fmt!r}): "
+                                 f"choose another output file")
+
+            def walk(g, prefix):
+                for name in g:
+                    link = g.get(name, getlink=True)
+                    if isinstance(link, h5py.ExternalLink):
+                        runs[prefix + name] = link.filename
+                    elif isinstance(link, h5py.HardLink) and g.get(name, getclass=True) is h5py.Group:
+                        walk(g[name], prefix + name + "/")
+            walk(f, "")
+            return _Shared(str(f.attrs["config"]), runs, bool(f.attrs.get("completed", False)))
+    except OSError as e:
+        raise StoreError(f"{path} is not a readable HDF5 experiment file ({_line(e)}); it may be "
+                         f"truncated or corrupt: move it away and rerun to start afresh") from None
+
+
+class ExperimentStore:
+    def __init__(self, path, config=None, *, readonly=False):
+        """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent, and lock it; refuses
+        another configuration, a file another process holds, a corrupt or foreign file.
+        ``readonly=True``: an existing experiment, no lock, ``config`` optional (checked if given)."""
+        self.path, self.readonly, self.closed, self.bytes_written = os.fspath(path), readonly, False, 0
+        self._key, self._folder = os.path.realpath(self.path), os.path.dirname(os.path.abspath(self.path))
+        if readonly:
+            self._sh = _load_index(self.path)
+            if config is not None:
+                self._check_config(self._sh, config)
+            self.config = self._sh.config
+            return
+        if config is None:
+            raise TypeError("a writable ExperimentStore needs the experiment's configuration")
+        self.config = dict(config)
+        sh = _HELD.get(self._key)
+        if sh is not None and sh.pid == os.getpid():            # (a forked child takes its own lock)
+            self._check_config(sh, self.config)
+            sh.count += 1
+            self._sh = sh
         else:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._commit(lambda f: None)
+            self._sh = _HELD[self._key] = self._open_locked()
+
+    @classmethod
+    def open_readonly(cls, path):
+        """An existing experiment for reading only: no lock, the index as it is now."""
+        return cls(path, readonly=True)
 
     @staticmethod
     def read_config(path):
         """The configuration dict stored in an experiment file (validating the file)."""
+        return _load_index(os.fspath(path)).config
+
+    def _check_config(self, sh, config):
+        if sh.config != json.loads(json.dumps(config)):
+            raise StoreError(f"{self.path} holds an experiment with another configuration "
+                             f"({_diff(sh.config, config)}); choose another output file "
+                             f"or rerun with the file's configuration")
+
+    def _open_locked(self):
+        check_writable(self.path)
+        lock = ExclusiveLock(self.path + ".lock")
         try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT or "config" not in f.attrs:
-                    raise StoreError(f"{path} is an HDF5 file but not a minilottery experiment "
-                                     f"(format {f.attrs.get('format')!r})")
-                return json.loads(f.attrs["config"])
+            os.makedirs(self._folder, exist_ok=True)
+            lock.acquire()
+        except LockHeld as e:
+            raise StoreError(f"{self.path} is in use by {e.holder} (lock {lock.path}): wait for that run to "
+                             f"finish or stop it; reports can open the file read-only meanwhile") from None
         except OSError as e:
-            raise StoreError(f"{path} is not a readable HDF5 experiment file ({e}); it may be "
-                             f"truncated or corrupt: move it away and rerun to start afresh") from None
+            raise StoreError(f"{self.path} cannot be locked ({_line(e)}): choose a writable output path") from None
+        try:
+            fresh = not os.path.exists(self.path)
+            sh = _Shared(json.dumps(self.config, sort_keys=True), {}, False) if fresh else _load_index(self.path)
+            self._check_config(sh, self.config)
+            self._clean(sh, fresh)
+            self._sh, sh.lock = sh, lock
+            if fresh:
+                self._write_index()
+            return sh
+        except BaseException:
+            lock.release()
+            raise
+
+    def _clean(self, sh, fresh):
+        """Under the lock: delete temporary files and group files that no index links to."""
+        base, runs = os.path.basename(self.path), self.path + ".d"
+        stale = [os.path.join(self._folder, n) for n in os.listdir(self._folder)
+                 if re.fullmatch(r"\." + re.escape(base) + r"\.[a-z0-9_]{8}\.tmp", n)]
+        if os.path.isdir(runs):
+            names, linked = os.listdir(runs), {os.path.basename(f) for f in sh.runs.values()}
+            if fresh and any(n.endswith(".h5") for n in names):
+                raise StoreError(f"{runs} holds group files but its index {self.path} is missing: move "
+                                 f"{runs} away to start afresh, or choose another output file")
+            stale += [os.path.join(runs, n) for n in names
+                      if (n.startswith(".") and n.endswith(".tmp")) or (n.endswith(".h5") and n not in linked)]
+        for p in stale:
+            os.remove(p)
+        for d in {os.path.dirname(p) for p in stale}:
+            fsync_dir(d)
 
     # -- reading ------------------------------------------------------------
-    def _open(self):
+    def _locate(self, group):
+        """(written group, path inside its file) for a group at or under a written group, else None."""
+        parts = group.split("/")
+        for i in range(1, len(parts) + 1):
+            if "/".join(parts[:i]) in self._sh.runs:
+                return "/".join(parts[:i]), "/".join(parts[i:]) or "/"
+        return None
+
+    def _in_run(self, group, what):
+        """what(h5 file) on a written group's file; StoreError naming file and group where it is damaged."""
+        path = os.path.join(self._folder, self._sh.runs[group])
         try:
-            return h5py.File(self.path, "r")
-        except OSError as e:
-            raise StoreError(f"{self.path} became unreadable ({e})") from None
+            with h5py.File(path, "r") as f:
+                return what(f)
+        except (OSError, KeyError, ValueError, RuntimeError) as e:
+            raise StoreError(f"{path}: group {group} is {'corrupt' if os.path.exists(path) else 'missing'} "
+                             f"({_line(e)}): its data cannot be trusted; restore the file from a backup, "
+                             f"or rerun the experiment into a new file") from None
 
     def done(self, group):
         """True when ``group`` was written completely."""
-        with self._open() as f:
-            return group in f and bool(f[group].attrs.get("completed", False))
+        return _norm(group) in self._sh.runs
 
     def read(self, group):
-        """(arrays, attrs) of a completed group; arrays nest as dicts for subgroups."""
-        with self._open() as f:
-            if group not in f or not f[group].attrs.get("completed", False):
-                raise StoreError(f"{self.path}: group {group} is missing or incomplete")
-            return _read_group(f[group]), dict(f[group].attrs)
+        """(arrays, attrs) of a written group, checksums verified; arrays nest as dicts for subgroups."""
+        group = _norm(group)
+        if group not in self._sh.runs:
+            raise StoreError(f"{self.path}: group {group} is missing or incomplete: run the experiment to write it")
+        return self._in_run(group, lambda f: (_read_group(f), dict(f.attrs)))
 
     def attrs(self, group):
-        """Attributes of a group, without reading its arrays."""
-        with self._open() as f:
-            return dict(f[group].attrs)
+        """Attributes of a group, without reading its arrays ({} for a group on the way to written ones)."""
+        group, loc = _norm(group), self._locate(_norm(group))
+        if loc is not None:
+            return self._in_run(loc[0], lambda f: dict(f[loc[1]].attrs))
+        if group and not any(g.startswith(group + "/") for g in self._sh.runs):
+            raise StoreError(f"{self.path}: group {group} does not exist: run the experiment to write it")
+        return {}
 
     def groups(self, group):
-        """Names of the subgroups of ``group`` (empty if absent)."""
-        with self._open() as f:
-            return sorted(f[group].keys()) if group in f else []
+        """Names of the members of ``group`` (empty if absent)."""
+        group, loc = _norm(group), self._locate(_norm(group))
+        if loc is not None:
+            return self._in_run(loc[0], lambda f: sorted(f[loc[1]].keys()) if loc[1] in f else [])
+        prefix = group + "/" if group else ""
+        return sorted({g[len(prefix):].split("/")[0] for g in self._sh.runs if g.startswith(prefix)})
 
-    # -- writing (atomic) -----------------------------------------------------
+    def verify(self):
+        """Read every written group, checking every checksum (StoreError at the first damaged one)."""
+        for g in sorted(self._sh.runs):
+            self.read(g)
+
+    # -- writing -------------------------------------------------------------
     def write(self, group, arrays, attrs=None):
         """Write ``arrays`` (nested dict of numpy arrays) and ``attrs`` under ``group``, atomically."""
+        self._writable()
+        group = _norm(group)
+        if any(p in ("", ".", "..") or not re.fullmatch(r"[\w.\-]+", p) for p in group.split("/")):
+            raise StoreError(f"{self.path}: group name {group!r} is not valid: use names of letters, digits, "
+                             f"'_', '.' and '-' separated by '/'")
+        clash = [g for g in self._sh.runs if g.startswith(group + "/") or group.startswith(g + "/")]
+        if clash:
+            raise StoreError(f"{self.path}: group {group} would nest with the written group {clash[0]}: "
+                             f"write groups side by side")
+        runs, name = self.path + ".d", group.replace("/", "~") + ".h5"
+
         def fill(f):
-            if group in f:
-                del f[group]
-            g = f.create_group(group)
-            _write_group(g, arrays)
+            _write_group(f, arrays)
             for k, v in (attrs or {}).items():
-                g.attrs[k] = v
-            g.attrs["completed"] = True          # last: marks the group whole
-        self._commit(fill)
+                f.attrs[k] = v
+            f.attrs["completed"] = True          # last: marks the group whole
+        with self._sh.mutex:
+            try:
+                if not os.path.isdir(runs):
+                    os.mkdir(runs)
+                    fsync_dir(self._folder)
+                self.bytes_written += _write_h5(os.path.join(runs, name), fill)
+                target = os.path.basename(runs) + "/" + name
+                if self._sh.runs.get(group) != target:         # else the index links it already
+                    self._sh.runs[group] = target
+                    self._write_index()
+            except (OSError, TypeError, ValueError) as e:
+                raise StoreError(f"{self.path}: writing group {group} failed ({_line(e)}); the groups "
+                                 f"written before are kept: fix the cause and rerun") from None
 
     def mark_complete(self):
-        self._commit(lambda f: f.attrs.__setitem__("completed", True))
+        """Record that every run is written (writes nothing where that is recorded already)."""
+        self._writable()
+        with self._sh.mutex:
+            if not self._sh.complete:
+                self._sh.complete = True
+                self._write_index()
 
-    def _commit(self, fill):
-        tmp = self.path + ".tmp"
+    def _writable(self):
+        if self.readonly or self.closed:
+            raise StoreError(f"{self.path} was opened {'read-only' if self.readonly else 'and closed'}: "
+                             f"open it with ExperimentStore(path, config) to write")
+
+    def _write_index(self):
+        sh = self._sh
+
+        def fill(f):
+            f.attrs["format"], f.attrs["config"] = FORMAT, sh.config_json
+            if sh.complete:
+                f.attrs["completed"] = True
+            for g, target in sorted(sh.runs.items()):
+                f[g] = h5py.ExternalLink(target, "/")
+        self.bytes_written += _write_h5(self.path, fill)
+
+    # -- lifetime --------------------------------------------------------------
+    def close(self):
+        """Release the lock (with the last store of this process on the file); idempotent."""
+        if self.closed or self.readonly:
+            self.closed = True
+            return
+        self.closed, sh = True, self._sh
+        sh.count -= 1
+        if sh.count == 0 and sh.pid == os.getpid():
+            sh.lock.release()
+            if _HELD.get(self._key) is sh:
+                del _HELD[self._key]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
         try:
-            if os.path.exists(self.path):
-                shutil.copyfile(self.path, tmp)
-            with h5py.File(tmp, "a") as f:
-                f.attrs["format"] = FORMAT
-                f.attrs["config"] = json.dumps(self.config, sort_keys=True)
-                fill(f)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            self.close()
+        except Exception:
+            pass
+
+
+def _norm(group):
+    return str(group).strip("/")
 
 
 def _write_group(g, arrays):
     for name, v in arrays.items():
         if isinstance(v, dict):
             _write_group(g.create_group(name), v)
+            continue
+        a = np.asarray(v)
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"array {name} has dtype {a.dtype}; only numeric and bool arrays are stored")
+        if a.size == 0:
+            g.create_dataset(name, data=a)
         else:
-            g.create_dataset(name, data=np.asarray(v))
+            d = g.create_dataset(name, data=a.reshape(a.shape or (1,)), chunks=a.shape or (1,), fletcher32=True)
+            if a.ndim == 0:
+                d.attrs["scalar"] = True
 
 
 def _read_group(g):
-    return {k: _read_group(v) if isinstance(v, h5py.Group) else v[()] for k, v in g.items()}
+    out = {}
+    for k, v in g.items():
+        if isinstance(v, h5py.Group):
+            out[k] = _read_group(v)
+        else:
+            out[k] = v[()].reshape(()) if v.attrs.get("scalar", False) else v[()]
+    return out
