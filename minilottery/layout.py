@@ -7,21 +7,32 @@ IMP (and the Deconstructing comparisons, which are IMP with other choices)::
     trials/TT/levels/LLL/fill        frozen fill F of level LLL (mask-0 actions that freeze at a value)
     trials/TT/levels/LLL/ticket      a run: weights/…, curves/…, attrs (summary, Pm, kind)
     trials/TT/levels/LLL/reinit_J    control runs, same layout (random_0 for random pruning)
+
+A Deconstructing comparison keeps several IMP variants in one store: θ0 and the
+dense run (level 0) are shared, every later level lives under its variant::
+
+    variants/VARIANT/trials/TT/levels/LLL/...     (VARIANT = "criterion-mask1-mask0")
 """
 TRIALS = "trials"
+VARIANTS = "variants"
 
 
-def trial(t):
+def _root(variant, level):
+    """Where a variant's groups live: shared for θ0 and the dense run (level 0 or none)."""
+    return f"{VARIANTS}/{variant}/" if variant and level else ""
+
+
+def trial(t, variant=None, level=None):
     """The group of trial t."""
-    return f"{TRIALS}/{t:02d}"
+    return f"{_root(variant, level)}{TRIALS}/{t:02d}"
 
 
-def levels(t):
-    """The group holding trial t's levels."""
-    return f"{trial(t)}/levels"
+def levels(t, variant=None):
+    """The group holding trial t's levels (a variant's own levels, 1 and up, when given)."""
+    return f"{trial(t, variant, 1)}/levels"
 
 
-def run(t, level=None, name=None):
+def run(t, level=None, name=None, variant=None):
     """Path of a trial, a level, or a named group in a level ("ticket", "reinit_0", "mask", ...)."""
-    g = trial(t) if level is None else f"{levels(t)}/{level:03d}"
+    g = trial(t, variant, level) if level is None else f"{levels(t, variant if level else None)}/{level:03d}"
     return g if name is None else f"{g}/{name}"

@@ -117,11 +117,18 @@ def run_streams(cfg, trial, level, kind, j=0):
 
 
 class Experiment:
-    """Runs (or resumes) an IMP experiment into an ExperimentStore."""
+    """Runs (or resumes) an IMP experiment into an ExperimentStore.
 
-    def __init__(self, cfg, store, data, progress=True, log=print):
+    ``variant`` names one IMP variant among several in a store (a Deconstructing
+    comparison): its levels 1.. live under that name, θ0 and the dense run are shared.
+    """
+
+    def __init__(self, cfg, store, data, progress=True, log=print, variant=None):
         self.cfg, self.store, self.data, self.progress, self.log = cfg, store, data, progress, log
-        self.kinds = weight_kinds(cfg)
+        self.kinds, self.variant = weight_kinds(cfg), variant
+
+    def path(self, t, level=None, name=None):
+        return layout.run(t, level, name, self.variant)
 
     # -- the plan ------------------------------------------------------------
     def run(self):
@@ -133,7 +140,7 @@ class Experiment:
         cfg = self.cfg
         theta0 = self.initial_weights(t)
         self.ensure_run(t, 0, "ticket", 0, theta0, ones_masks(self.weights_only(theta0)))
-        theta_reset = self.store.read(layout.run(t, 0, "ticket"))[0]["snapshot"] if cfg.rewind_iteration else theta0
+        theta_reset = self.store.read(self.path(t, 0, "ticket"))[0]["snapshot"] if cfg.rewind_iteration else theta0
         for level in range(1, cfg.rounds + 1):
             mask = self.ensure_mask(t, level, theta_reset)
             self.ensure_run(t, level, "ticket", 0, theta_reset, mask, ticket_of=theta0)
@@ -149,7 +156,7 @@ class Experiment:
 
     def initial_weights(self, t):
         """θ0 of trial t, drawn once and stored (a resumed run reads it back)."""
-        g = layout.run(t, name="theta0")
+        g = self.path(t, name="theta0")
         if not self.store.done(g):
             theta0 = build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, t),
                                  dataset=self.cfg.dataset, dropout=self.cfg.dropout).get_weights()
@@ -167,11 +174,11 @@ class Experiment:
     def ensure_mask(self, t, level, theta_init):
         """mask_level of trial t: from the previous ticket (iterative) or the dense run (one-shot),
         scored by the criterion on (w_init = θ0, or θk under late resetting; w_final)."""
-        g = layout.run(t, level, "mask")
+        g = self.path(t, level, "mask")
         if not self.store.done(g):
             cfg = self.cfg
             src_level = self.source_level(level)
-            final = self.weights_only(self.store.read(layout.run(t, src_level, "ticket"))[0]["weights"])
+            final = self.weights_only(self.store.read(self.path(t, src_level, "ticket"))[0]["weights"])
             base = ones_masks(final) if cfg.oneshot or src_level == 0 else self.read_mask(t, src_level)
             steps = level if cfg.oneshot else 1
             rng = Streams.from_seed(cfg.seed, t, level, len(RUN_KINDS)).mask   # ties and `random`
@@ -181,14 +188,14 @@ class Experiment:
         return self.read_mask(t, level)
 
     def read_mask(self, t, level):
-        arrays, _ = self.store.read(layout.run(t, level, "mask"))
+        arrays, _ = self.store.read(self.path(t, level, "mask"))
         return {k: v.astype("float32") for k, v in arrays.items()}
 
     def ticket_start(self, t, level, theta, theta0, mask, rng):
         """(start weights, fills) of a level's ticket: the mask-1 action on the kept weights, then
         the mask-0 action on the pruned ones (w_final from the source level's ticket)."""
         cfg, src = self.cfg, self.source_level(level)
-        src_run = self.store.read(layout.run(t, src, "ticket"))[0]
+        src_run = self.store.read(self.path(t, src, "ticket"))[0]
         starts = mask1_start(cfg.mask1, self.weights_only(theta), mask, rng)
         prev_mask = None if cfg.oneshot or src == 0 else self.read_mask(t, src)
         prev_fill = None if cfg.oneshot else src_run.get("fill")
@@ -200,7 +207,7 @@ class Experiment:
         """Train one run unless the file already has it; ``ticket_of`` (θ0) makes it a ticket whose
         start comes from the mask-1 and mask-0 actions (controls keep the LTH's rewind and zero)."""
         name = "ticket" if kind == "ticket" else f"{kind}_{j}"
-        g = layout.run(t, level, name)
+        g = self.path(t, level, name)
         if not self.store.done(g):
             cfg = self.cfg
             rngs = run_streams(cfg, t, level, kind, j)
@@ -211,7 +218,7 @@ class Experiment:
             rewind(model, theta, mask, fills)
             snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
             pm = fraction_remaining(mask)
-            label = f"trial {t} level {level} (Pm {100 * pm:.1f}%) {name}: "
+            label = f"{self.variant + ' ' if self.variant and level else ''}trial {t} level {level} (Pm {100 * pm:.1f}%) {name}: "
             res = train(model, self.data, cfg.train, rngs, snapshot_iterations=snaps,
                         progress=self.progress, label=label)
             arrays = {"weights": model.get_weights(), "curves": res.curves}

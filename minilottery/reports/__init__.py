@@ -5,7 +5,7 @@ from minilottery.errors import StoreError
 from minilottery.store import ExperimentStore
 
 # experiment kind -> module exposing report(path, png=None, make_plot=True, log=print)
-REPORTS = {"imp": "minilottery.reports.imp"}
+REPORTS = {"imp": "minilottery.reports.imp", "deconstructing": "minilottery.reports.deconstructing"}
 
 
 def report_for(path):

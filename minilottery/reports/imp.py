@@ -16,15 +16,22 @@ from minilottery.store import ExperimentStore
 LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random pruning"}
 
 
-def collect(path):
-    """{kind: {level: {"Pm": p, "es": [per trial], "acc": [...], "final": [...], "train": [...]}}}."""
-    store = ExperimentStore.open_readonly(path)
+def collect(path, variant=None, store=None):
+    """{kind: {level: {"Pm": p, "es": [per trial], "acc": [...], "final": [...], "train": [...]}}}.
+
+    ``variant``: one IMP variant of a store that holds several (its levels, and the shared dense run).
+    """
+    store = store or ExperimentStore.open_readonly(path)
     out = {}
     for trial in store.groups(layout.TRIALS):
-        for level in store.groups(layout.levels(int(trial))):
+        t = int(trial)
+        found = [int(v) for v in store.groups(layout.levels(t))]
+        if variant:
+            found = [v for v in found if v == 0] + [int(v) for v in store.groups(layout.levels(t, variant))]
+        for level in sorted(set(found)):
             per_kind = {}
-            for run in store.groups(layout.run(int(trial), int(level))):
-                g = layout.run(int(trial), int(level), run)
+            for run in store.groups(layout.run(t, level, variant=variant)):
+                g = layout.run(t, level, run, variant)
                 a = {} if run in ("mask", "fill") else store.attrs(g)
                 if not a.get("completed", False):
                     continue
@@ -43,7 +50,7 @@ def collect(path):
     return out
 
 
-def _cell(values, scale=1.0, fmt="{:.0f}"):
+def cell(values, scale=1.0, fmt="{:.0f}"):
     if not values:
         return "–"
     v = np.asarray(values) * scale
@@ -52,26 +59,26 @@ def _cell(values, scale=1.0, fmt="{:.0f}"):
     return f"{fmt.format(v.mean())} [{fmt.format(v.min())}–{fmt.format(v.max())}]"
 
 
-def format_table(data):
-    """Markdown table, one row per Pm, columns per kind (early-stop iteration, test accuracy %)."""
-    kinds = [k for k in LABELS if k in data]
+def format_table(data, labels=LABELS):
+    """Markdown table, one row per Pm, columns per key of ``labels`` (early-stop iteration, test accuracy %)."""
+    kinds = [k for k in labels if k in data]
     levels = sorted({lv for k in kinds for lv in data[k]})
     head = ["level", "Pm %"]
     for k in kinds:
-        head += [f"{LABELS[k]}: early-stop iter", f"{LABELS[k]}: test acc % at early stop"]
+        head += [f"{labels[k]}: early-stop iter", f"{labels[k]}: test acc % at early stop"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lv in levels:
         pm = next(data[k][lv]["Pm"] for k in kinds if lv in data[k])
         cells = [str(lv), f"{100 * pm:.1f}"]
         for k in kinds:
             r = data[k].get(lv, {"es": [], "acc": []})
-            cells += [_cell(r["es"]), _cell(r["acc"], 100, "{:.2f}")]
+            cells += [cell(r["es"]), cell(r["acc"], 100, "{:.2f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(data, png, title=""):
-    """Figure-4-style PNG; returns the path, or None where matplotlib is missing."""
+def plot(data, png, title="", labels=LABELS):
+    """Figure-4-style PNG, one curve per key of ``labels`` found in ``data``; None without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -81,14 +88,14 @@ def plot(data, png, title=""):
     import matplotlib.ticker  # noqa: F401
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     lowest = min(r["Pm"] for kind in data.values() for r in kind.values())
-    for kind in [k for k in LABELS if k in data]:
+    for kind in [k for k in labels if k in data]:
         rows = [data[kind][lv] for lv in sorted(data[kind])]
         pm = np.array([100 * r["Pm"] for r in rows])
         for ax, key, scale in ((axes[0], "es", 1), (axes[1], "acc", 100)):
             v = [np.asarray(r[key]) * scale for r in rows]
             mean = np.array([x.mean() for x in v])
             err = np.array([[m - x.min() for m, x in zip(mean, v)], [x.max() - m for m, x in zip(mean, v)]])
-            ax.errorbar(pm, mean, yerr=err, marker="o", ms=3, capsize=2, label=LABELS[kind])
+            ax.errorbar(pm, mean, yerr=err, marker="o", ms=3, capsize=2, label=labels[kind])
     for ax, ylabel in zip(axes, ("early-stop iteration", "test accuracy at early stop (%)")):
         ax.set_xscale("log")
         ax.set_xticks([t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1.0) if t >= 100 * lowest - 1e-9])

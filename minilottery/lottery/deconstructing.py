@@ -1,0 +1,79 @@
+"""Deconstructing Lottery Tickets (Zhou et al. 2019): the paper's three comparisons.
+
+Each comparison varies one of the three choices the IMP loop makes, the other
+two held at the LTH's (large_final, rewind, zero):
+  criteria  which weights a round keeps (the criterion)
+  mask1     what the kept weights restart from (the mask-1 action)
+  mask0     what the pruned weights are frozen at (the mask-0 action)
+Every variant is an IMP experiment; all variants of one store share θ0 and the
+dense run of each trial (level 0 does not depend on the three choices), and a
+variant that two comparisons name (large_final-rewind-zero) runs once.
+"""
+from dataclasses import dataclass, field, replace
+
+from minilottery import config
+from minilottery.errors import ConfigError
+from minilottery.lottery.imp import Experiment, IMPConfig
+
+KIND = "deconstructing"
+LTH = dict(criterion="large_final", mask1="rewind", mask0="zero")
+COMPARISONS = {
+    "criteria": ("criterion", ("large_final", "small_final", "large_init", "small_init",
+                               "large_init_large_final", "small_init_small_final",
+                               "magnitude_increase", "movement", "random")),
+    "mask1": ("mask1", ("rewind", "reinit", "reshuffle", "constant",
+                        "signed_reinit", "signed_reshuffle", "signed_constant")),
+    "mask0": ("mask0", ("zero", "freeze_init", "variant1", "variant2")),
+}
+
+
+def variant_name(criterion, mask1, mask0):
+    return f"{criterion}-{mask1}-{mask0}"
+
+
+def variants(comparison):
+    """[(label, variant name, {criterion, mask1, mask0})] of one comparison, in the paper's order."""
+    if comparison not in COMPARISONS:
+        raise ConfigError(f"unknown comparison {comparison!r}; choose one of {tuple(COMPARISONS)}")
+    field_, choices = COMPARISONS[comparison]
+    out = []
+    for choice in choices:
+        choice_set = {**LTH, field_: choice}
+        out.append((choice, variant_name(**choice_set), choice_set))
+    return out
+
+
+@dataclass
+class DeconstructingConfig:
+    imp: IMPConfig = field(default_factory=IMPConfig, metadata={"help": "the IMP protocol every variant runs"})
+    comparisons: tuple = field(default=tuple(COMPARISONS), metadata={"help": "comparisons to run"})
+
+    def __post_init__(self):
+        self.comparisons = tuple(self.comparisons)
+        for c in self.comparisons:
+            variants(c)                                             # refuses unknown names
+        if not self.comparisons:
+            raise ConfigError("name at least one comparison")
+        if self.imp.criterion != "large_final" or self.imp.mask1 != "rewind" or self.imp.mask0 != "zero":
+            raise ConfigError("the comparisons set criterion, mask1 and mask0 themselves; leave the base IMP at "
+                              "the LTH's (large_final, rewind, zero)")
+
+    def to_dict(self):
+        return {"kind": KIND, **config.to_dict(self)}
+
+    def plan(self):
+        """{variant name: IMPConfig} over the chosen comparisons, each variant once."""
+        out = {}
+        for c in self.comparisons:
+            for _, name, choice in variants(c):
+                out.setdefault(name, replace(self.imp, **choice))
+        return out
+
+
+def run_comparisons(cfg, store, data, progress=True, log=print):
+    """Run (or resume) every variant of ``cfg`` into ``store``, trial by trial."""
+    plan = cfg.plan()
+    for t in range(cfg.imp.trials):
+        for name, imp_cfg in plan.items():
+            Experiment(imp_cfg, store, data, progress=progress, log=log, variant=name).run_trial(t)
+    store.mark_complete()
