@@ -16,3 +16,20 @@ def tiny_mnist(n_train=600, n_eval=100, seed=0):
         return x, y.astype(np.int64)
 
     return Splits(train=make(n_train), val=make(n_eval), test=make(n_eval))
+
+
+def all_arrays(path):
+    """{name: array} of every dataset in an experiment file, following the index's external links."""
+    import h5py
+    out = {}
+
+    def walk(group, prefix):
+        for k in group:                       # group[k] follows external links; visititems does not
+            obj, name = group[k], f"{prefix}/{k}"
+            if isinstance(obj, h5py.Group):
+                walk(obj, name)
+            else:
+                out[name] = obj[()]
+    with h5py.File(path, "r") as f:
+        walk(f, "")
+    return out

@@ -12,7 +12,7 @@ from minilottery.nn.models import build_model
 from minilottery.reports.imp import collect, format_table, report
 from minilottery.rng import Streams
 from minilottery.store import ExperimentStore, StoreError
-from tests.helpers_data import tiny_mnist
+from tests.helpers_data import all_arrays, tiny_mnist
 
 SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=1, reinit=1, random_pruning=True, lr=1e-3)
 
@@ -21,14 +21,6 @@ def _experiment(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
     return Experiment(cfg, ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}), data, progress=False,
                       log=lambda *a: None)
-
-
-def _all_arrays(path):
-    import h5py
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def test_theta0_restored_bitwise_under_mask():
@@ -105,8 +97,9 @@ def test_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch
     monkeypatch.setattr(imp_mod, "train", real_train)
     _experiment(tmp_path / "resumed.h5", data, trials=2).run()                 # same command again
 
-    a, b = _all_arrays(tmp_path / "straight.h5"), _all_arrays(tmp_path / "resumed.h5")
-    assert a.keys() == b.keys()
+    a, b = all_arrays(tmp_path / "straight.h5"), all_arrays(tmp_path / "resumed.h5")
+    assert a.keys() == b.keys() and len(a) > 50                   # every run's weights and curves
+    assert any(k.endswith("reinit_0/weights/fc1.W") for k in a)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
