@@ -1,6 +1,7 @@
 """Dataclass configs ↔ command-line flags, written once for every command.
 
-A config is a dataclass whose fields carry ``metadata={"help": ..., "choices": ...}``;
+A config is a dataclass whose fields carry ``metadata={"help": ..., "choices": ...}``
+(a tuple field's ``"kind"`` is its elements' type, int by default);
 a field that is itself a dataclass (an experiment's ``train: TrainConfig``) is
 flattened, so ``--lr`` sets ``cfg.train.lr``. Flags default to None, which
 means "not given": the command fills in the papers' values for the chosen
@@ -41,7 +42,7 @@ def add_flags(parser, cls, skip=(), paper_defaults=(), only=None):
         if f.type is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_)
         elif origin is tuple:
-            parser.add_argument(flag, type=int, nargs="*", default=None, help=help_)
+            parser.add_argument(flag, type=meta.get("kind", int), nargs="*", default=None, help=help_)
         else:
             parser.add_argument(flag, type=f.type, default=None, choices=meta.get("choices"), help=help_,
                                 metavar=None if meta.get("choices") else f.name.upper())

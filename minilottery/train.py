@@ -94,6 +94,7 @@ class TrainResult:
     final_test_acc: float
     final_train_acc: float            # accuracy on the whole training split at the end
     snapshots: dict = field(default_factory=dict)  # iteration -> host weights (for rewinding)
+    best_weights: dict = None         # host weights at the early-stopping iteration (keep_best=True)
 
     def summary(self):
         return {k: getattr(self, k) for k in ("early_stop_iteration", "early_stop_test_acc",
@@ -115,12 +116,13 @@ def early_stopping(curves):
     return int(np.argmin(curves["val_loss"]))
 
 
-def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label=""):
+def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="", keep_best=False):
     """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
 
     rngs: an rng.Streams (its ``data`` stream orders the mini-batches).
     snapshot_iterations: iterations at which to keep a host copy of the weights
     (0 is before the first step), for late resetting.
+    keep_best: keep a host copy of the weights at the early-stopping iteration.
     """
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
@@ -131,6 +133,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     snapshots = {0: model.get_weights()} if 0 in snapshot_iterations else {}
     bar = Progress(cfg.iterations, label=f"{label}iter ", enabled=progress)
     loss_sum, right, seen, steps = 0.0, 0, 0, 0
+    best_val, best_weights = math.inf, None
     for it in range(1, cfg.iterations + 1):
         xb, yb = next(batches)
         logits = model.forward(xb, train=True)
@@ -158,6 +161,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
                                       f"(lr {cfg.lr}; try a smaller learning rate)")
             for k, v in zip(CURVES, (it, train_loss, right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
+            if keep_best and vl < best_val:                 # the first minimum, as early_stopping()
+                best_val, best_weights = vl, model.get_weights()
             bar.update(it, train_loss=f"{train_loss:.4f}", val_loss=f"{vl:.4f}",
                        val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
             loss_sum, right, seen, steps = 0.0, 0, 0, 0
@@ -168,6 +173,6 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
                        early_stop_test_acc=float(curves["test_acc"][best]),
                        early_stop_val_acc=float(curves["val_acc"][best]),
                        final_test_acc=float(curves["test_acc"][-1]), final_train_acc=float(train_acc),
-                       snapshots=snapshots)
+                       snapshots=snapshots, best_weights=best_weights)
 
 

@@ -18,6 +18,7 @@ from minilottery.errors import ConfigError, MiniLotteryError
 COMMANDS = {
     "train": ("minilottery.commands.train", "train one network with the papers' protocol"),
     "imp": ("minilottery.commands.imp", "iterative magnitude pruning experiment (resumable)"),
+    "supermask": ("minilottery.commands.supermask", "supermasks over frozen weights: at init, learned, edge-popup"),
     "report": ("minilottery.commands.report", "table and plot of an experiment file"),
     "bench": ("minilottery.commands.bench", "time training steps against PyTorch"),
 }

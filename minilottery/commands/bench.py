@@ -6,6 +6,9 @@ Cases, on the active backend (numpy or cupy), batch 60:
   conv_fwd  Conv2d 64->64, 3x3, padding 1, 28x28: forward alone (training mode)
   conv_bwd  the same layer's backward alone (dx, dW, db)
   conv6     (opt-in) Conv-6 train step on CIFAR-shaped input (3, 32, 32)
+  supermask (opt-in) LeNet learned-supermask step (Bernoulli sample, straight-through, SGD momentum
+            on the scores), against OUR dense Adam step of the same model and batch
+  edgepopup (opt-in) LeNet edge-popup step (top-k of |s|), against our dense Adam step likewise
 Where torch imports, the same work runs in PyTorch in the same process, interleaved
 with ours repeat by repeat (the order alternates), with torch's thread count set to
 numpy's BLAS thread count. "ratio" is the median of the per-repeat ratios ours/PyTorch.
@@ -29,10 +32,13 @@ from minilottery.nn.conv import Conv2d
 from minilottery.nn.gridconv import BLOCK_BYTES, Grid
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.models import build_model
-from minilottery.nn.optim import Adam
+from minilottery.lottery.edgepopup import EdgePopup
+from minilottery.lottery.supermask import LearnedSupermask
+from minilottery.nn.optim import Adam, make_optimizer
 from minilottery.rng import Streams
 
-CASES = ("lenet", "conv2", "conv_fwd", "conv_bwd", "conv6")
+CASES = ("lenet", "conv2", "conv_fwd", "conv_bwd", "conv6", "supermask", "edgepopup")
+SCORE_CASES = ("supermask", "edgepopup")   # their peer is our own dense step, not PyTorch
 DEFAULT_CASES = CASES[:4]
 LR = 1.2e-3  # LeNet's Adam learning rate in the paper; used for every case
 
@@ -101,7 +107,26 @@ def _conv(args, backward):
     return step, peer, None
 
 
+def _scores(case, args):
+    """A score-trained LeNet step; its peer is our dense Adam step on the same model and batch."""
+    model = build_model("lenet_300_100", Streams.from_seed(0))
+    rngs = Streams.from_seed(0)
+    net = LearnedSupermask(model, rngs.mask) if case == "supermask" else EdgePopup(model, 0.5, rngs.mask)
+    opt = make_optimizer("momentum", net.params(), lr=100.0 if case == "supermask" else 0.1)
+    x, labels = _data(model.input_shape, args.batch)
+    dx, dlabels = backend.asarray(x), backend.asarray(labels)
+
+    def step():
+        loss, dlogits = softmax_cross_entropy(net.forward(dx, train=True), dlabels)
+        net.backward(dlogits, input_grad=False)
+        opt.step(net.grads())
+    dense = _train("lenet_300_100", "mnist", args)[0]
+    return step, lambda bt: (dense, backend.synchronize), None
+
+
 def make_case(case, args):
+    if case in SCORE_CASES:
+        return _scores(case, args)
     if case == "lenet":
         return _train("lenet_300_100", "mnist", args)
     if case == "conv2":
@@ -187,7 +212,7 @@ def measure(args):
     for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
         ours, peer, _ = make_case(case, args)
         sync = backend.synchronize
-        theirs, tsync = peer(bt) if bt is not None else (None, None)
+        theirs, tsync = peer(bt) if (bt is not None or case in SCORE_CASES) else (None, None)
         for _ in range(args.warmup):
             ours()
             if theirs:
@@ -201,7 +226,8 @@ def measure(args):
                 if fn is not None:
                     acc.append(_time(fn, sy, n))
         row = {"case": case, "ours": statistics.median(t_ours), "torch": None, "ratio": None,
-               "peak": peak_bytes(ours), "torch_peak": bt.peak_bytes(theirs, tsync) if theirs else None}
+               "peak": peak_bytes(ours),
+               "torch_peak": bt.peak_bytes(theirs, tsync) if theirs and case not in SCORE_CASES else None}
         if t_theirs:
             row["torch"] = statistics.median(t_theirs)
             row["ratio"] = statistics.median(a / b for a, b in zip(t_ours, t_theirs))
@@ -220,7 +246,8 @@ def format_table(rows):
         torch_ms = "n/a" if r["torch"] is None else f"{r['torch'] * 1e3:.2f}"
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
         mem = _mb(r["peak"]) + (f" (torch {_mb(r['torch_peak'])})" if r["torch_peak"] else "")
-        lines.append(f"| {r['case']} | {r['ours'] * 1e3:.2f} | {torch_ms} | {ratio} | {mem} |")
+        case = r["case"] + (" (peer: our dense Adam step)" if r["case"] in SCORE_CASES else "")
+        lines.append(f"| {case} | {r['ours'] * 1e3:.2f} | {torch_ms} | {ratio} | {mem} |")
     return "\n".join(lines)
 
 

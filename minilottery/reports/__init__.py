@@ -5,7 +5,8 @@ from minilottery.errors import StoreError
 from minilottery.store import ExperimentStore
 
 # experiment kind -> module exposing report(path, png=None, make_plot=True, log=print)
-REPORTS = {"imp": "minilottery.reports.imp", "deconstructing": "minilottery.reports.deconstructing"}
+REPORTS = {"imp": "minilottery.reports.imp", "deconstructing": "minilottery.reports.deconstructing",
+           "supermask": "minilottery.reports.supermask"}
 
 
 def report_for(path):

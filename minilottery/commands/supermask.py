@@ -1,0 +1,47 @@
+"""``python -m minilottery supermask --method {at_init,learned,edgepopup}``: masks over frozen weights.
+
+Defaults are the papers' protocols (minilottery/lottery/supermask_experiment.py);
+rerunning the same command continues an interrupted experiment.
+"""
+import json
+import os
+
+from minilottery import config
+from minilottery.commands import add_io_arguments, check_writable
+from minilottery.data import load_dataset
+from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment, summary
+from minilottery.reports.supermask import report
+from minilottery.store import ExperimentStore
+from minilottery.train import TrainConfig
+
+
+def add_arguments(p):
+    config.add_flags(p, SupermaskConfig, paper_defaults=("dataset", "weights", "keep") + TrainConfig.names())
+    add_io_arguments(p, out_help="experiment file (default runs/MODEL_DATASET_supermask_METHOD.h5)",
+                     json_help="write every run's summary (accuracies, densities, early stop) to this JSON file")
+
+
+def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print):
+    """Run or resume ``cfg`` into ``out``; print the report; return the runs' summaries."""
+    check_writable(out, "experiment file")
+    check_writable(json_path, "--json")
+    data = load_dataset(cfg.dataset, data_dir=data_dir, mirror=mirror)     # before any file is made
+    with ExperimentStore(out, cfg.to_dict()) as store:
+        log(f"experiment file: {os.path.abspath(out)}")
+        SupermaskExperiment(cfg, store, data, progress=progress, log=log).run()
+        runs = summary(store)
+    report(out, log=log)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"config": cfg.to_dict(), "runs": runs}, f, indent=1)
+        log(f"wrote {json_path}")
+    return runs
+
+
+def run(args):
+    given = config.overrides(args, SupermaskConfig)
+    cfg = SupermaskConfig.paper(given.pop("method", "learned"), given.pop("model", "lenet_300_100"), **given)
+    out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_supermask_{cfg.method}.h5")
+    if args.out is None:
+        os.makedirs("runs", exist_ok=True)
+    run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json)

@@ -1,0 +1,186 @@
+"""Supermask experiments: at initialisation, learned (Zhou et al.) and edge-popup, resumable.
+
+One store per experiment (kind ``supermask``), one group per run::
+
+    theta0                      θ0 (Glorot normal, the seed's trial-0 draw, as IMP's)
+    dense                       the trained dense run (at_init only): weights, curves, summary
+    runs/WEIGHTS-KEY            one run: scores (learned, edge-popup), curves, masks, summary attrs
+
+with WEIGHTS the frozen weights (theta0, signed_constant; kaiming, signed_kaiming)
+and KEY the run's variable: the fraction kept (at_init, edgepopup: ``k0.50``)
+or DWR (learned: ``plain`` / ``dwr``).
+"""
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minilottery import config
+from minilottery.backend import asarray
+from minilottery.data import SPLIT_SIZES
+from minilottery.errors import ConfigError
+from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
+from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.protocol import paper_protocol
+from minilottery.rng import Streams
+from minilottery.train import TrainConfig, evaluate, train
+
+KIND = "supermask"
+METHODS = ("at_init", "learned", "edgepopup")
+WEIGHTS = {"at_init": ("theta0", "signed_constant"), "learned": ("theta0", "signed_constant"),
+           "edgepopup": ("kaiming", "signed_kaiming")}
+DWR = {"plain": (False,), "dwr": (True,), "both": (False, True)}
+DEFAULT_KEEP = {"at_init": (0.8, 0.5, 0.33, 0.2, 0.1, 0.05, 0.02), "edgepopup": (0.1, 0.3, 0.5, 0.7, 0.9)}
+
+
+def _epochs(n, batch, dataset="mnist"):
+    """Iterations in n epochs of the training split."""
+    return int(math.ceil(n * SPLIT_SIZES[dataset][0] / batch))
+
+
+# The papers' training of the scores (../shared/PAPERS.md); at_init trains the dense run with the LTH's.
+PAPER_TRAIN = {
+    "learned": TrainConfig(iterations=_epochs(2000, 250), lr=100.0, batch_size=250, optimizer="momentum",
+                           momentum=0.9, eval_every=_epochs(1, 250)),
+    "edgepopup": TrainConfig(iterations=_epochs(14, 64), lr=0.1, batch_size=64, optimizer="momentum",
+                             momentum=0.9, weight_decay=5e-4, schedule="cosine", eval_every=_epochs(1, 64)),
+}
+
+
+def _f(default, help_, **meta):
+    kw = {"default_factory": default} if callable(default) else {"default": default}
+    return field(metadata={"help": help_, **meta}, **kw)
+
+
+@dataclass
+class SupermaskConfig:
+    method: str = _f("learned", "at_init, learned or edgepopup", choices=METHODS)
+    model: str = _f("lenet_300_100", "network", choices=MODELS)
+    dataset: str = _f("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    train: TrainConfig = _f(TrainConfig, "training of the scores (at_init: of the dense run)")
+    weights: tuple = _f((), "frozen weights; at_init/learned: theta0 signed_constant; "
+                            "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
+    keep: tuple = _f((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
+    dwr: str = _f("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR))
+    score_init: float = _f(0.0, "learned: initial score m (σ(m) the initial keep probability)")
+    eval_samples: int = _f(10, "learned: sampled masks averaged in the final test accuracy")
+    seed: int = _f(0, "seed of θ0, data order and masks")
+
+    def __post_init__(self):
+        self.weights, self.keep = tuple(self.weights), tuple(float(k) for k in self.keep)
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown --method {self.method!r}; choose one of {METHODS}")
+        bad = [w for w in self.weights if w not in WEIGHTS[self.method]]
+        if bad:
+            raise ConfigError(f"--weights {bad} do not apply to {self.method}; choose from {WEIGHTS[self.method]}")
+        if any(not 0.0 < k <= 1.0 for k in self.keep):
+            raise ConfigError(f"--keep fractions must be in (0, 1], got {list(self.keep)}")
+        if self.seed < 0 or self.eval_samples < 1:
+            raise ConfigError("--seed must be at least 0 and --eval-samples at least 1")
+
+    @classmethod
+    def paper(cls, method="learned", model="lenet_300_100", **given):
+        """The papers' protocol for ``method`` and ``model``, with flat overrides."""
+        p = paper_protocol(model)
+        base = dict(method=method, model=model, dataset=p.dataset, train=PAPER_TRAIN.get(method, p.train),
+                    weights=WEIGHTS.get(method, ()), keep=DEFAULT_KEEP.get(method, ()))
+        return config.build(cls, base, given)
+
+    def to_dict(self):
+        return {"kind": KIND, **config.to_dict(self)}
+
+    def runs(self):
+        """[(group name, weights, variable)] of the experiment, in order."""
+        if self.method == "learned":
+            return [(f"runs/{w}-{'dwr' if d else 'plain'}", w, d) for w in self.weights for d in DWR[self.dwr]]
+        return [(f"runs/{w}-k{k:.2f}", w, k) for w in self.weights for k in self.keep]
+
+
+class SupermaskExperiment:
+    """Runs (or resumes) a supermask experiment into a store."""
+
+    def __init__(self, cfg, store, data, progress=True, log=print):
+        self.cfg, self.store, self.data, self.progress, self.log = cfg, store, data, progress, log
+        self.test = tuple(asarray(a) for a in data.test)
+        self.val = tuple(asarray(a) for a in data.val)
+
+    def model(self, rngs):
+        return build_model(self.cfg.model, rngs, dataset=self.cfg.dataset)
+
+    def theta0(self):
+        if not self.store.done("theta0"):
+            self.store.write("theta0", self.model(Streams.from_seed(self.cfg.seed, 0)).get_weights())
+        return self.store.read("theta0")[0]
+
+    def run(self):
+        theta0 = self.theta0()
+        for i, (group, weights, var) in enumerate(self.cfg.runs()):
+            if not self.store.done(group):
+                rngs = Streams.from_seed(self.cfg.seed, 0, METHODS.index(self.cfg.method), i)
+                arrays, attrs = getattr(self, self.cfg.method)(theta0, weights, var, rngs, group)
+                self.store.write(group, arrays, {**attrs, "weights": weights, "method": self.cfg.method})
+            a = self.store.attrs(group)
+            self.log(f"{group}: test {100 * a['test_acc']:.2f}% at density {100 * a['density']:.1f}%")
+        self.store.mark_complete()
+
+    # -- the three methods: each returns (arrays, attrs) of one run ------------------------
+    def dense_final(self, theta0):
+        """The trained dense network's weights (trained once and stored), for at_init's mask."""
+        if not self.store.done("dense"):
+            model, rngs = self.model(Streams.from_seed(self.cfg.seed, 0)), Streams.from_seed(self.cfg.seed, 0, 9)
+            model.set_weights(theta0)
+            res = train(model, self.data, self.cfg.train, rngs, progress=self.progress, label="dense: ")
+            self.store.write("dense", {"weights": model.get_weights(), "curves": res.curves}, res.summary())
+        return self.store.read("dense")[0]["weights"]
+
+    def at_init(self, theta0, weights, keep, rngs, group):
+        ws = {k: v for k, v in theta0.items() if k.endswith(".W")}
+        final = {k: v for k, v in self.dense_final(theta0).items() if k in ws}
+        masks = at_init_masks(ws, final, {k: keep for k in ws}, rngs.mask)
+        model = self.model(rngs)
+        install_weights(model, theta0, weights)
+        model.set_masks(masks)                                      # W ⊙ m, no training at all
+        _, val_acc = evaluate(model, *self.val)
+        _, test_acc = evaluate(model, *self.test)
+        per_layer = {k: float(m.mean()) for k, m in masks.items()}
+        density = sum(float(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
+        return ({"masks": {k: m.astype(bool) for k, m in masks.items()}},
+                {"test_acc": test_acc, "val_acc": val_acc, "density": density, "keep": keep,
+                 "density_per_layer": json.dumps(per_layer)})
+
+    def learned(self, theta0, weights, dwr, rngs, group):
+        model = self.model(rngs)
+        install_weights(model, theta0, weights)
+        net = LearnedSupermask(model, rngs.mask, score_init=self.cfg.score_init, dwr=dwr)
+        res = train(net, self.data, self.cfg.train, rngs, progress=self.progress, label=f"{group}: ", keep_best=True)
+        net.set_weights(res.best_weights)
+        ev = evaluate_supermask(net, *self.test, samples=self.cfg.eval_samples)
+        return ({"scores": res.best_weights, "curves": res.curves},
+                {**res.summary(), **{k: v for k, v in ev.items() if not isinstance(v, dict)},
+                 "density": ev["expected_density"], "dwr": dwr,
+                 "density_per_layer": json.dumps(ev["threshold_density_per_layer"])})
+
+    def edgepopup(self, theta0, weights, k, rngs, group):
+        model = self.model(rngs)
+        kaiming_weights(model, rngs.init, signed=weights == "signed_kaiming")
+        net = EdgePopup(model, k, rngs.mask)
+        res = train(net, self.data, self.cfg.train, rngs, progress=self.progress, label=f"{group}: ", keep_best=True)
+        net.set_weights(res.best_weights)
+        _, test_acc = evaluate(net, *self.test)
+        per_layer, density = net.density()
+        return ({"scores": res.best_weights, "curves": res.curves},
+                {**res.summary(), "test_acc": test_acc, "density": density, "keep": k,
+                 "density_per_layer": json.dumps(per_layer)})
+
+
+def summary(store):
+    """[attrs of every finished run] of a supermask store, for reports and --json."""
+    out = []
+    for name in store.groups("runs"):
+        a = store.attrs(f"runs/{name}")
+        if a.get("completed"):
+            out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()})
+    return out
+
