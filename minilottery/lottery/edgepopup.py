@@ -1,0 +1,129 @@
+"""edge-popup (Ramanujan et al. 2020): a top-k supermask over frozen random weights.
+
+Every prunable weight W has a real score s; every forward keeps, per layer, the
+weights of largest |s|:
+    m = 1[|s| among the n − j largest of its layer],   j = ⌊(1 − k)·n⌋
+with k the fraction *kept* (the same k for every layer). The count is the
+released code's: it prunes j = int((1 − k)·n) with (1 − k)·n a float64 product,
+and keeps n − j; so k = 0.9 on n = 100 prunes int(9.999999999999998) = 9 and
+keeps 91. Ties in |s| across the cut: the lowest flat index is dropped first
+(what a stable ascending sort of |s| that drops its first j entries gives).
+Straight-through, through the |·|:
+    ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)         (sign(0) = 0)
+
+The weights are frozen at Kaiming normal N(0, 2/fan_in), or the signed Kaiming
+constant sign(w)·√(2/fan_in) (``kaiming_weights``); biases frozen at 0. Scores
+start U(−1/√fan_in, 1/√fan_in) (PyTorch's kaiming_uniform with a = √5, what the
+released code uses); fan_in = in_features (Dense), in_channels·kh·kw (Conv2d).
+
+When masks are recomputed: at the first forward after construction, after a
+``backward`` (an optimiser step follows it) or after ``set_weights``; between
+those the scores do not change, so evaluations reuse the masks. Scores edited
+by hand need ``refresh_masks()``.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from minilottery.backend import asarray, xp_of
+from minilottery.errors import ConfigError
+from minilottery.lottery.scores import ScoreNet
+from minilottery.nn.init import fans
+
+# The released MNIST example (simple_mnist_example.py): SGD momentum 0.9, lr 0.1, weight decay 5e-4
+# on the scores, batch 64, 14 epochs, k = 0.5, cosine annealing stepped once per epoch (TrainConfig's
+# cosine is per iteration). The paper's other experiments use weight decay 1e-4.
+DEFAULTS = {"optimizer": "momentum", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
+            "schedule": "cosine", "batch_size": 64, "epochs": 14, "k": 0.5}
+
+
+def pruned_count(k, n):
+    """j = ⌊(1 − k)·n⌋ in float64, as the released code computes it: how many of n weights go."""
+    return int((1.0 - float(k)) * int(n))
+
+
+def drop_lowest(a, j):
+    """0/1 mask in a's dtype dropping the j entries of lowest a (lowest flat index first among equals)."""
+    xp = xp_of(a)
+    flat = a.ravel()
+    m = xp.ones(flat.shape, dtype=a.dtype)
+    if j > 0:
+        v = xp.partition(flat, j - 1)[j - 1]                     # the j-th smallest value
+        below = flat < v
+        m[below] = 0
+        tied = xp.flatnonzero(flat == v)
+        m[tied[:j - int(below.sum())]] = 0                        # the rest of the j from the ties at v
+    return m.reshape(a.shape)
+
+
+def kaiming_weights(model, rng, signed=False):
+    """Set every prunable W to N(0, 2/fan_in), or to sign(w)·√(2/fan_in) with w that draw; biases to 0.
+
+    Drawn on the host from ``rng`` (a numpy Generator), layer by layer in the model's order, in
+    each layer's dtype. sign(0) counts as +.
+    """
+    for layer in model.prunable().values():
+        w = layer.params["W"]
+        std = math.sqrt(2.0 / fans(w.shape)[0])                   # √(2/fan_in)
+        draw = rng.normal(0.0, std, size=w.shape)
+        if signed:
+            c = layer.dtype.type(std)
+            draw = np.where(draw < 0, -c, c)                      # sign(w)·√(2/fan_in)
+        w[...] = asarray(draw.astype(layer.dtype))
+    for _, layer in model.layers:
+        if "b" in layer.params:
+            layer.params["b"][...] = 0
+
+
+class EdgePopup(ScoreNet):
+    """Top-k of |s| per layer over frozen weights, straight-through gradient through |s|."""
+
+    def __init__(self, model, k, rng):
+        """model: a Sequential (weights frozen); k: fraction kept in (0, 1]; rng: Generator for the scores."""
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0.0 < k <= 1.0:
+            raise ConfigError(f"edge-popup k (the fraction kept) must be in (0, 1], got {k!r}")
+        scores = {}
+        for name, layer in model.prunable().items():
+            shape = layer.params["W"].shape
+            bound = 1.0 / math.sqrt(fans(shape)[0])               # s ~ U(−1/√fan_in, 1/√fan_in)
+            scores[f"{name}.W"] = rng.uniform(-bound, bound, size=shape).astype(layer.dtype)
+        self.k = float(k)
+        self.pruned = {key: pruned_count(k, s.size) for key, s in scores.items()}
+        for key, j in self.pruned.items():
+            if j >= scores[key].size:
+                raise ConfigError(f"edge-popup k = {k} keeps no weight of {key} ({scores[key].size} weights)")
+        super().__init__(model, scores)
+        self._masks, self._stale = {}, True
+
+    def kept_counts(self):
+        """{key: n − ⌊(1 − k)·n⌋}: how many weights every mask keeps."""
+        return {key: s.size - self.pruned[key] for key, s in self.scores.items()}
+
+    def refresh_masks(self):
+        """Recompute every mask from the current scores."""
+        xp = xp_of(next(iter(self.scores.values())))
+        self._masks = {key: drop_lowest(xp.abs(s), self.pruned[key]) for key, s in self.scores.items()}
+        self._stale = False
+
+    def forward(self, x, train=False):
+        if self._stale:
+            self.refresh_masks()
+        return super().forward(x, train)
+
+    __call__ = forward
+
+    def mask(self, key, s, train):
+        return self._masks[key]
+
+    def relaxed_grad(self, key, s, g_mask):
+        return g_mask * xp_of(s).sign(s)                          # ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)
+
+    def backward(self, dy, input_grad=False):
+        dx = super().backward(dy, input_grad)
+        self._stale = True                                        # an optimiser step follows
+        return dx
+
+    def set_weights(self, scores):
+        super().set_weights(scores)
+        self._stale = True
