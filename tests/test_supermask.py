@@ -131,8 +131,6 @@ def test_weights_bitwise_unchanged_by_train():
     assert any(not np.array_equal(s0[k], v) for k, v in net.get_weights().items())
 
 
-@pytest.mark.xfail(strict=True, reason="LearnedSupermask.set_weights keeps the evaluation mask cached "
-                                       "for the old scores (supermask.py; reported, not fixed here)")
 def test_set_weights_starts_a_fresh_evaluation_mask():
     model = mlp(5)
     net = LearnedSupermask(model, np.random.default_rng(0), eval_mode="threshold")

@@ -13,6 +13,7 @@ It exposes the trainer's interface with the *scores* as its parameters
 the optimisers are reused unchanged.
 """
 from minilottery.backend import asarray, to_numpy
+from minilottery.errors import ConfigError
 
 
 class ScoreNet:
@@ -24,7 +25,7 @@ class ScoreNet:
         for key, s in scores.items():
             name = key[:-2]
             if name not in layers or tuple(s.shape) != tuple(layers[name].params["W"].shape):
-                raise ValueError(f"score {key} {tuple(s.shape)} does not match a prunable weight of the model")
+                raise ConfigError(f"score {key} {tuple(s.shape)} does not match a prunable weight of the model")
         self.model, self.output_shape = model, model.output_shape
         self.layers = {key: layers[key[:-2]] for key in scores}
         self.scores = {k: asarray(s, dtype=self.layers[k].dtype).copy() for k, s in scores.items()}

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import expit
 
 from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.errors import ConfigError
 from minilottery.lottery.actions import signed_constant
 from minilottery.lottery.criteria import score_masks
 from minilottery.lottery.pruning import ones_masks, prune_by_score
@@ -40,7 +41,7 @@ def sigmoid(a):
 def frozen_weights(theta0, how):
     """{"layer.W": W} the supermask masks: θ0 itself, or α·sign(θ0) with α the layer's θ0 std."""
     if how not in WEIGHTS:
-        raise ValueError(f"unknown supermask weights {how!r}; choose one of {WEIGHTS}")
+        raise ConfigError(f"unknown supermask weights {how!r}; choose one of {WEIGHTS}")
     if how == "theta0":
         return {k: v.copy() for k, v in theta0.items()}
     return {k: signed_constant(v, None, None) for k, v in theta0.items()}
@@ -58,7 +59,7 @@ class LearnedSupermask(ScoreNet):
 
     def __init__(self, model, mask_rng, score_init=0.0, dwr=False, eval_mode="sample"):
         if eval_mode not in EVAL_MODES:
-            raise ValueError(f"unknown eval mode {eval_mode!r}; choose one of {EVAL_MODES}")
+            raise ConfigError(f"unknown eval mode {eval_mode!r}; choose one of {EVAL_MODES}")
         w = {k: layer.params["W"] for k, layer in
              ((f"{n}.W", layer) for n, layer in model.prunable().items())}
         super().__init__(model, {k: np.full(v.shape, score_init, dtype=v.dtype) for k, v in w.items()})
@@ -69,7 +70,7 @@ class LearnedSupermask(ScoreNet):
     def mask(self, key, s, train):
         if not train and key in self._eval_masks:
             return self._eval_masks[key]                              # the same sample for a whole evaluation
-        p = self._p[key] = sigmoid(s)                                 # σ(m)
+        p = sigmoid(s)                                                # σ(m)
         if train or self.eval_mode == "sample":
             u = (self.rng if train else self.eval_rng).random(s.shape, dtype=s.dtype)
             g = (asarray(u) < p).astype(s.dtype)                      # g ~ Bernoulli(σ(m))
@@ -79,8 +80,9 @@ class LearnedSupermask(ScoreNet):
         if self.dwr:
             scale = g.size / max(float(g.sum()), 1.0)                 # numel / Σg
             g *= s.dtype.type(scale)
-        self._scale[key] = scale
-        if not train:
+        if train:
+            self._p[key], self._scale[key] = p, scale                 # what this step's backward needs
+        else:
             self._eval_masks[key] = g
         return g
 
@@ -92,6 +94,10 @@ class LearnedSupermask(ScoreNet):
     def backward(self, dy, input_grad=False):
         self.new_eval_sample()                                        # scores change: evaluate afresh
         return super().backward(dy, input_grad)
+
+    def set_weights(self, scores):
+        super().set_weights(scores)
+        self.new_eval_sample()
 
     def new_eval_sample(self):
         self._eval_masks = {}
