@@ -9,6 +9,7 @@ from minilottery import backend
 from minilottery.backend import set_backend, to_numpy
 from minilottery.nn import (Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU, Sequential,
                             softmax_cross_entropy)
+from minilottery.nn.optim import make_optimizer
 from minilottery.rng import Streams
 from tests.conftest import requires_gpu
 
@@ -134,13 +135,18 @@ def _small_conv(seed):
     ], input_shape=(3, 12, 12))
 
 
-def _run(build, x, labels, mask_seed=None, train=False):
-    """Forward, loss and backward on the active backend; everything returned on the host."""
+def _run(build, x, labels, mask_seed=None, train=False, fill=False):
+    """Forward, loss and backward on the active backend; everything returned on the host.
+
+    Masks (and, with ``fill``, frozen fills) change no weight: the weights returned
+    are the initial ones on both backends."""
     net = build()
     if mask_seed is not None:
         r = np.random.default_rng(mask_seed)
-        net.set_masks({k: (r.random(w.shape) < 0.6).astype(np.float32)
-                       for k, w in net.get_weights().items() if k.endswith(".W")})
+        shapes = {k: w.shape for k, w in net.get_weights().items() if k.endswith(".W")}
+        masks = {k: (r.random(s) < 0.6).astype(np.float32) for k, s in shapes.items()}
+        fills = {k: r.standard_normal(s).astype(np.float32) * 0.1 for k, s in shapes.items()} if fill else None
+        net.set_masks(masks, fills)
     xd = backend.asarray(x)
     logits = net.forward(xd, train=train)
     loss, dlogits = softmax_cross_entropy(logits, backend.asarray(labels))
@@ -163,7 +169,8 @@ def test_same_seed_same_initial_weights_on_both_backends(build):
 
 
 @requires_gpu
-@pytest.mark.parametrize("case", ["lenet", "lenet-dropout", "lenet-masked", "conv", "conv-masked"])
+@pytest.mark.parametrize("case", ["lenet", "lenet-dropout", "lenet-masked", "conv", "conv-masked",
+                                  "conv-masked-filled"])
 def test_forward_backward_parity(case):
     rng = np.random.default_rng(42)
     if case.startswith("lenet"):
@@ -173,12 +180,12 @@ def test_forward_backward_parity(case):
         build = lambda: _small_conv(1)  # noqa: E731
         x = rng.standard_normal((4, 3, 12, 12)).astype(np.float32)
     labels = rng.integers(0, 10, size=x.shape[0])
-    mask_seed = 9 if case.endswith("masked") else None
-    train = case == "lenet-dropout"
+    mask_seed = 9 if "masked" in case else None
+    train, fill = case == "lenet-dropout", case.endswith("filled")
 
-    host = _run(build, x, labels, mask_seed, train)
+    host = _run(build, x, labels, mask_seed, train, fill)
     set_backend("cupy")
-    dev = _run(build, x, labels, mask_seed, train)
+    dev = _run(build, x, labels, mask_seed, train, fill)
 
     _close(dev[0], host[0])
     assert abs(dev[1] - host[1]) <= 1e-5 * max(1.0, abs(host[1]))
@@ -189,3 +196,37 @@ def test_forward_backward_parity(case):
         _close(dev[3][k], host[3][k])
     for k in host[4]:
         np.testing.assert_array_equal(dev[4][k], host[4][k])   # weights untouched, identical
+
+
+@requires_gpu
+@pytest.mark.parametrize("name,kw", [("sgd", {"weight_decay": 1e-3}), ("momentum", {"nesterov": True}),
+                                     ("adam", {"weight_decay": 1e-3})])
+def test_masked_optimiser_step_parity(name, kw):
+    """The same masked steps on both backends: frozen entries keep their (non-zero)
+    values bit for bit with zero state, the rest agree to float32 rounding. The array
+    is larger than optim.CHUNK, so NumPy updates it in slices and CuPy in one piece."""
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((300, 700)).astype(np.float32)
+    mask = (rng.random(w0.shape) < 0.5).astype(np.float32)
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+
+    def run():
+        w = backend.asarray(w0.copy())
+        opt = make_optimizer(name, {"w": w}, 1e-2, **kw)
+        m = backend.asarray(mask)
+        for g in grads:
+            opt.step({"w": backend.asarray(g)}, {"w": m})
+        return to_numpy(w), {k: to_numpy(v) for k, v in opt.state_dict().items() if k != "t"}
+
+    host = run()
+    set_backend("cupy")
+    dev = run()
+    frozen = mask == 0
+    for w, state in (host, dev):
+        assert w[frozen].tobytes() == w0[frozen].tobytes()
+        for b, v in state.items():
+            assert not np.any(v[frozen]), b
+    _close(dev[0], host[0], rel=1e-5)
+    assert set(dev[1]) == set(host[1])
+    for b in host[1]:
+        _close(dev[1][b], host[1][b], rel=1e-5)

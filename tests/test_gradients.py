@@ -1,4 +1,5 @@
-"""Float64 gradient checks for every layer, the loss, masks and a whole network.
+"""Float64 gradient checks for every layer, the loss, masks (with and without a
+frozen fill F: W_eff = W ⊙ m + (1 − m) ⊙ F) and a whole network.
 
 Each check compares the hand-derived backward pass with central differences of
 L = Σ y · U for a fixed random upstream gradient U (unique values, so that
@@ -288,6 +289,7 @@ def test_masked_conv2d_gradients():
 def test_set_mask_copies_and_checks_shape():
     rng = np.random.default_rng(22)
     layer = Dense(3, 2, rng, dtype=F64)
+    w = layer.params["W"].copy()
     mask = np.ones((2, 3))
     layer.set_mask(mask)
     mask[0, 0] = 0.0                            # the caller's array must not alias the layer's
@@ -295,6 +297,112 @@ def test_set_mask_copies_and_checks_shape():
     np.testing.assert_allclose(layer.forward(x), x @ layer.params["W"].T, rtol=1e-15)
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
         layer.set_mask(np.ones((3, 2)))
+    fill = np.ones((2, 3))
+    layer.set_mask(np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), fill)
+    fill[...] = 7.0                             # nor the fill
+    np.testing.assert_array_equal(layer.effective_weight()[[0, 1], [0, 2]], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"fill.*\(3, 2\).*\(2, 3\)"):
+        layer.set_mask(np.ones((2, 3)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="needs a mask"):
+        layer.set_mask(None, np.ones((2, 3)))
+    assert layer.params["W"].tobytes() == w.tobytes()   # no set_mask changed W
+
+
+def test_set_mask_never_changes_w():
+    """Installing a mask used to leave W alone only in the layer (Sequential zeroed it);
+    now neither does: W is bitwise unchanged by installing, replacing and removing."""
+    rng = np.random.default_rng(23)
+    layer = Conv2d(2, 3, 2, rng, dtype=F64)
+    w = layer.params["W"].copy()
+    for mask, fill in [(np.zeros(w.shape), None), (np.zeros(w.shape), np.full(w.shape, 2.0)),
+                       ((rng.random(w.shape) < 0.5).astype(F64), rng.standard_normal(w.shape)),
+                       (None, None)]:
+        layer.set_mask(mask, fill)
+        assert layer.params["W"].tobytes() == w.tobytes()
+    assert layer.mask is None and layer.fill is None
+    assert layer.effective_weight() is layer.params["W"]
+
+
+# -- masks with a frozen fill F ---------------------------------------------------------
+def check_filled(name, layer, twin, x, mask, fill, rng):
+    """Gradients of a layer whose forward uses W_eff = W ⊙ m + (1 − m) ⊙ F.
+
+    ``twin`` is the same layer unmasked, given W := W_eff, for ∂L/∂W_eff.
+    """
+    w_before = layer.params["W"].copy()
+    layer.set_mask(mask, fill)
+    assert layer.params["W"].tobytes() == w_before.tobytes()
+    w_eff = layer.params["W"] * mask + (1.0 - mask) * fill
+    np.testing.assert_array_equal(layer.effective_weight(), w_eff)
+    y = layer.forward(x)
+    upstream = rng.standard_normal(y.shape)
+    dx = layer.backward(upstream.copy())
+    g_w = np.array(layer.grads["W"], copy=True)
+    g_eff = np.array(layer.grad_effective, copy=True)
+    g_b = np.array(layer.grads["b"], copy=True)
+
+    frozen = mask == 0
+    assert frozen.any() and (~frozen).any()
+    assert np.all(g_w[frozen] == 0.0), "frozen weights must get exactly zero gradient"
+    assert np.any(g_eff[frozen] != 0.0), "grad_effective must not be masked"
+
+    def f():
+        return layer.forward(x)
+
+    check(f"{name}.dx", dx, numerical_grad(f, x, upstream))
+    num_w = numerical_grad(f, layer.params["W"], upstream)
+    assert np.all(num_w[frozen] == 0.0)         # W does not reach the forward where m = 0
+    check(f"{name}.W", g_w, num_w)
+    check(f"{name}.b", g_b, numerical_grad(f, layer.params["b"], upstream))
+
+    # grad_effective = ∂L/∂W_eff: the weight gradient of an unmasked twin holding W_eff
+    twin.params["W"][...] = w_eff
+    twin.params["b"][...] = layer.params["b"]
+    np.testing.assert_array_equal(twin.forward(x), layer.forward(x))
+    check(f"{name}.grad_effective", g_eff,
+          numerical_grad(lambda: twin.forward(x), twin.params["W"], upstream))
+
+    # F enters through (1 − m) ⊙ F: ∂L/∂F = grad_effective ⊙ (1 − m), so exactly
+    # grad_effective where m = 0 and nothing where m = 1
+    f_live = np.array(fill, dtype=F64, copy=True)
+
+    def g():
+        layer.set_mask(mask, f_live)
+        return layer.forward(x)
+
+    num_f = numerical_grad(g, f_live, upstream)
+    check(f"{name}.fill", g_eff * (1.0 - mask), num_f)
+    np.testing.assert_array_equal(num_f[mask == 1], 0.0)
+    assert layer.params["W"].tobytes() == w_before.tobytes()
+
+
+MASK_KINDS = {
+    "binary": lambda rng, shape: (rng.random(shape) < 0.5).astype(F64),
+    "multiplier": lambda rng, shape: rng.choice([0.0, 0.25, 0.7, 1.0, 1.5], size=shape),
+}
+
+
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+def test_filled_dense_gradients(mask_kind):
+    rng = np.random.default_rng(24)
+    layer = Dense(6, 4, rng, dtype=F64)
+    twin = Dense(6, 4, rng, dtype=F64)
+    layer.params["b"][...] = rng.standard_normal(4)
+    mask = MASK_KINDS[mask_kind](rng, (4, 6))
+    fill = rng.standard_normal((4, 6))
+    check_filled(f"Dense(filled, {mask_kind})", layer, twin, rng.standard_normal((3, 6)), mask, fill, rng)
+
+
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+def test_filled_conv2d_gradients(mask_kind):
+    rng = np.random.default_rng(25)
+    layer = Conv2d(2, 3, (3, 2), rng, stride=(1, 2), padding=1, dtype=F64)
+    twin = Conv2d(2, 3, (3, 2), rng, stride=(1, 2), padding=1, dtype=F64)
+    layer.params["b"][...] = rng.standard_normal(3)
+    mask = MASK_KINDS[mask_kind](rng, (3, 2, 3, 2))
+    fill = rng.standard_normal((3, 2, 3, 2))
+    check_filled(f"Conv2d(filled, {mask_kind})", layer, twin, rng.standard_normal((2, 2, 5, 5)),
+                 mask, fill, rng)
 
 
 # -- a whole Sequential ----------------------------------------------------------

@@ -48,6 +48,40 @@ def test_masked_conv2d_forward_uses_effective_weight(g, seed):
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(g=conv_geometries(), seed=st.integers(0, 2**16))
+def test_filled_conv2d_forward_uses_effective_weight(g, seed):
+    """W_eff = W ⊙ m + (1 − m) ⊙ F against the naive loops; W itself is untouched."""
+    rng = np.random.default_rng(seed)
+    layer = g.conv(rng)
+    w = layer.params["W"].copy()
+    mask = (rng.random(g.w_shape) < 0.5).astype(F64)
+    fill = rng.standard_normal(g.w_shape)
+    layer.set_mask(mask, fill)
+    assert layer.params["W"].tobytes() == w.tobytes()
+    x = rng.standard_normal(g.x_shape)
+    expected = conv2d_forward(x, w * mask + (1 - mask) * fill, layer.params["b"], (g.sh, g.sw), (g.ph, g.pw))
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_filled_dense_forward_and_float32_fill():
+    """A float64 fill given to a float32 layer is held in float32; the forward is x W_effᵀ + b."""
+    rng = np.random.default_rng(9)
+    layer = Dense(5, 3, rng)
+    mask = (rng.random((3, 5)) < 0.5).astype(F64)
+    fill = rng.standard_normal((3, 5))
+    layer.set_mask(mask, fill)
+    assert layer.mask.dtype == F32 and layer.fill.dtype == F32
+    w_eff = layer.effective_weight()
+    assert w_eff.dtype == F32
+    np.testing.assert_array_equal(w_eff[mask == 0], fill[mask == 0].astype(F32))
+    np.testing.assert_array_equal(w_eff[mask == 1], layer.params["W"][mask == 1])
+    x = rng.standard_normal((4, 5)).astype(F32)
+    y = layer.forward(x)
+    assert y.dtype == F32
+    np.testing.assert_allclose(y, x.astype(F64) @ w_eff.astype(F64).T, rtol=1e-5, atol=1e-6)
+
+
 def test_conv2d_forward_known_values():
     # 1 channel, 3x3 input, 2x2 all-ones kernel, padding 1, stride 2: corner sums
     rng = np.random.default_rng(0)

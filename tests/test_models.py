@@ -1,11 +1,12 @@
-"""The paper's networks: parameter counts, shapes, dropout placement, seeding,
-and Sequential's masks and weight copies."""
+"""The paper's networks: parameter counts, shapes, the output layer and weight
+kinds, dropout placement, seeding, and Sequential's masks and weight copies."""
 import numpy as np
 import pytest
 
 from minilottery.backend import asarray, to_numpy
 from minilottery.nn.layers import Dense, Dropout, ReLU
-from minilottery.nn.models import MODELS, OUTPUT_LAYER, build_model
+from minilottery.nn.conv import Conv2d
+from minilottery.nn.models import MODELS, build_model
 from minilottery.rng import Streams
 
 DATASETS = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
@@ -76,16 +77,48 @@ def test_cifar_conv_totals_match_the_paper():
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("name", MODELS)
 def test_output_layer_and_forward_shape(name, dataset):
+    """The last Dense (fc3) is marked ``output=True``, and it alone (this replaces the
+    old module constant OUTPUT_LAYER: layers now say what they are)."""
     model = build_model(name, Streams.from_seed(1), dataset)
-    assert OUTPUT_LAYER == "fc3"
-    assert list(model.prunable())[-1] == "fc3"
+    prunable = model.prunable()
+    assert list(prunable)[-1] == "fc3"
     assert model.layers[-1][0] == "fc3"
+    assert [n for n, l in prunable.items() if l.output] == ["fc3"]
+    assert all(isinstance(l.output, bool) for l in prunable.values())
+    last_dense = [n for n, l in model.layers if isinstance(l, Dense)][-1]
+    assert last_dense == "fc3" and prunable[last_dense].output is True
     assert tuple(model.params()["fc3.W"].shape)[0] == 10
     x = np.random.default_rng(0).standard_normal((2,) + DATASETS[dataset]).astype(np.float32)
     y = model.forward(asarray(x))
     assert tuple(y.shape) == (2, 10)
     assert y.dtype == np.float32
     assert np.all(np.isfinite(to_numpy(y)))
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("name", MODELS)
+def test_weight_kinds(name, dataset):
+    """weight_kinds(): every prunable weight, in order, as "conv", "fc" or "output"."""
+    model = build_model(name, Streams.from_seed(1), dataset)
+    kinds = model.weight_kinds()
+    weights, _ = expected_counts(name, DATASETS[dataset])
+    assert list(kinds) == list(weights) == list(model.weight_counts())
+    for key, kind in kinds.items():
+        layer = model.prunable()[key[:-2]]
+        want = "output" if key == "fc3.W" else ("conv" if key.startswith("conv") else "fc")
+        assert kind == want, (key, kind)
+        assert layer.kind == ("conv" if isinstance(layer, Conv2d) else "fc")
+    assert list(kinds.values()).count("output") == 1
+    n_conv = 2 * len(CONV_WIDTHS.get(name, ()))
+    assert list(kinds.values()) == ["conv"] * n_conv + ["fc", "fc", "output"]
+
+
+def test_weight_kinds_follow_the_output_flag():
+    """The kinds are read from the layers, not from names: moving the flag moves "output"."""
+    model = build_model("lenet_300_100", Streams.from_seed(0), "mnist")
+    model.prunable()["fc3"].output = False
+    model.prunable()["fc2"].output = True
+    assert model.weight_kinds() == {"fc1.W": "fc", "fc2.W": "output", "fc3.W": "fc"}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -169,7 +202,9 @@ def lenet(seed=0):
     return build_model("lenet_300_100", Streams.from_seed(seed), "mnist")
 
 
-def test_set_masks_zeroes_pruned_weights_only():
+def test_set_masks_installs_copies_and_changes_no_weight():
+    """Installing masks changes no parameter (it used to zero the pruned weights; the
+    LTH's zero action is now resets.rewind's); the forward uses W ⊙ m."""
     model = lenet()
     before = model.get_weights()
     rng = np.random.default_rng(0)
@@ -177,15 +212,50 @@ def test_set_masks_zeroes_pruned_weights_only():
              "fc3.W": (rng.random((10, 100)) < 0.9).astype(np.float32)}
     model.set_masks(masks)
     after = model.get_weights()
-    assert set(model.masks()) == {"fc1.W", "fc3.W"}
+    assert set(model.masks()) == set(model.frozen()) == {"fc1.W", "fc3.W"}
+    for k, v in after.items():
+        assert v.tobytes() == before[k].tobytes(), k
     for k, m in masks.items():
-        assert np.all(after[k][m == 0] == 0)
-        assert np.array_equal(after[k][m == 1], before[k][m == 1])
         assert np.array_equal(to_numpy(model.masks()[k]), m)
-    for k in ("fc2.W", "fc1.b", "fc2.b", "fc3.b"):
-        assert np.array_equal(after[k], before[k])
+        layer = model.prunable()[k[:-2]]
+        np.testing.assert_array_equal(to_numpy(layer.effective_weight()), before[k] * m)
     masks["fc1.W"][...] = 0                    # the model holds its own copy
     assert np.any(to_numpy(model.masks()["fc1.W"]))
+
+
+def test_set_masks_none_removes_a_mask_and_the_weights_come_back():
+    """Removing a mask restores the dense forward exactly: the weights were never touched."""
+    model = lenet()
+    x = asarray(np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32))
+    dense = to_numpy(model.forward(x)).copy()
+    model.set_masks({"fc1.W": np.zeros((300, 784), np.float32), "fc2.W": np.zeros((100, 300), np.float32)})
+    assert not np.array_equal(to_numpy(model.forward(x)), dense)
+    model.set_masks({"fc1.W": None})
+    assert set(model.masks()) == {"fc2.W"}
+    model.set_masks({"fc2.W": None})
+    assert model.masks() == {}
+    assert np.array_equal(to_numpy(model.forward(x)), dense)
+
+
+def test_set_masks_with_fills():
+    """A frozen fill shows where m = 0: W_eff = W ⊙ m + (1 − m) ⊙ F; W is untouched."""
+    model = lenet()
+    before = model.get_weights()
+    rng = np.random.default_rng(2)
+    m = (rng.random((100, 300)) < 0.5).astype(np.float32)
+    f = rng.standard_normal((100, 300)).astype(np.float32)
+    model.set_masks({"fc2.W": m}, fills={"fc2.W": f})
+    w_eff = to_numpy(model.prunable()["fc2"].effective_weight())
+    np.testing.assert_array_equal(w_eff[m == 0], f[m == 0])
+    np.testing.assert_array_equal(w_eff[m == 1], before["fc2.W"][m == 1])
+    for k, v in model.get_weights().items():
+        assert v.tobytes() == before[k].tobytes(), k
+    with pytest.raises(KeyError):
+        model.set_masks({}, fills={"fc9.W": f})
+    with pytest.raises(ValueError, match="fill"):
+        model.set_masks({"fc2.W": m}, fills={"fc2.W": np.ones((300, 100), np.float32)})
+    with pytest.raises(ValueError, match="needs a mask"):
+        model.set_masks({"fc2.W": None}, fills={"fc2.W": f})
 
 
 @pytest.mark.parametrize("key", ["fc9.W", "relu_fc1.W", "flatten.W", "fc1.b"])
@@ -246,11 +316,18 @@ def test_set_weights_checks_keys_and_shapes():
         model.set_weights(w)
 
 
-def test_set_masks_zeroes_an_infinite_pruned_weight():
+def test_set_masks_leaves_an_infinite_pruned_weight_alone():
+    """Installing a mask no longer zeroes anything, not even an inf under it (it used
+    to assign 0 there); the zero action of resets.rewind assigns 0, so inf becomes 0, not nan."""
+    from minilottery.lottery.resets import rewind
     model = lenet()
     model.params()["fc2.W"][0, 0] = np.inf
     mask = np.ones((100, 300), np.float32)
     mask[0, 0] = 0
-    with np.errstate(invalid="ignore"):
-        model.set_masks({"fc2.W": mask})
-    assert to_numpy(model.params()["fc2.W"])[0, 0] == 0
+    model.set_masks({"fc2.W": mask})
+    assert to_numpy(model.params()["fc2.W"])[0, 0] == np.inf
+    theta = model.get_weights()
+    rewind(model, theta, {"fc2.W": mask})
+    w = to_numpy(model.params()["fc2.W"])
+    assert w[0, 0] == 0 and not np.signbit(w[0, 0])
+    np.testing.assert_array_equal(w[mask == 1], theta["fc2.W"][mask == 1])
