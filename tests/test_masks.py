@@ -207,10 +207,6 @@ def test_a_masked_step_holds_frozen_state_at_zero_and_moves_the_rest_as_unmasked
             assert np.all(a[~keep] == 0), k
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "engine bug, nn/optim.py Optimizer.step: a float-multiplier mask (no zeros) is multiplied "
-    "into the gradient (g ← g ⊙ m, on top of the layer's ∂L/∂W = ∂L/∂W_eff ⊙ m) and into the "
-    "state (state ← state ⊙ m) at every step; Sequential.frozen() hands the multipliers over"))
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
 def test_an_entry_whose_mask_is_not_zero_evolves_as_unmasked(name):
     """Invariant: an entry whose mask is not 0 evolves exactly as the unmasked optimiser
@@ -329,13 +325,11 @@ def test_frozen_fill_appears_exactly_in_the_forward_and_never_trains(case):
     for _ in range(3):
         y = layer.forward(x, train=True)
         layer.backward(rng.standard_normal(y.shape).astype(dtype))
-        with np.errstate(invalid="ignore"):                  # see the xfail above
-            opt.step(layer.grads, {"W": layer.mask})
+        opt.step(layer.grads, {"W": layer.mask})
     w_eff = layer.effective_weight()
     assert np.array_equal(w_eff[frozen], fill[frozen])
     assert layer.params["W"][frozen].tobytes() == w0[frozen].tobytes()
-    assert np.array_equal(w_eff, expected(), equal_nan=True)   # (a negative multiplier can make
-                                                              # Adam's W nan: see the xfail above)
+    assert np.array_equal(w_eff, expected())
 
 
 # -- 5. an optimiser over scores trains a mask --------------------------------------------

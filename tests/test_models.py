@@ -254,8 +254,10 @@ def test_set_masks_with_fills():
         model.set_masks({}, fills={"fc9.W": f})
     with pytest.raises(ValueError, match="fill"):
         model.set_masks({"fc2.W": m}, fills={"fc2.W": np.ones((300, 100), np.float32)})
-    with pytest.raises(ValueError, match="needs a mask"):
+    with pytest.raises(ValueError, match="without a mask"):
         model.set_masks({"fc2.W": None}, fills={"fc2.W": f})
+    with pytest.raises(ValueError, match="without a mask"):
+        model.set_masks({}, fills={"fc2.W": f})                  # a fill is never silently ignored
 
 
 @pytest.mark.parametrize("key", ["fc9.W", "relu_fc1.W", "flatten.W", "fc1.b"])

@@ -452,9 +452,7 @@ def test_adam_eps_must_be_positive(eps):
 
 @pytest.mark.parametrize("kind", [
     "sgd", "momentum", "nesterov",
-    pytest.param("adam", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "engine bug, nn/optim.py Optimizer.step: `s *= mm` holds state at 0 by multiplying, "
-        "so an overflowed (inf) Adam v becomes inf·0 = nan, not 0, when its entry is pruned")))])
+    "adam"])
 def test_pruning_an_overflowed_weight_gives_exact_zero(kind):
     """A weight (and Adam's v) that overflowed to inf, then pruned with the zero
     action: the weight is exactly 0 (assigned, not multiplied) and so is its state."""
@@ -471,9 +469,6 @@ def test_pruning_an_overflowed_weight_gives_exact_zero(kind):
     check_pruned_zero(model, opt)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "engine bug, nn/optim.py Optimizer.step: g ← (g + λθ) ⊙ m multiplies, so where g + λθ "
-    "overflows at a frozen entry the masked gradient is inf·0 = nan and the state there is nan"))
 @pytest.mark.parametrize("kind", ["momentum", "adam"])
 def test_frozen_state_stays_zero_when_weight_decay_overflows(kind):
     hp = {"lr": 0.1, "wd": 10.0, "momentum": 0.5, "betas": (0.9, 0.999), "eps": 1e-8}

@@ -2,10 +2,12 @@
 
 An optimiser is built over ``{name: array}`` (live arrays, updated in place) and
 stepped with ``{name: gradient}`` and an optional ``{name: mask}`` that freezes
-the entries where the mask is 0. A frozen entry, and its optimiser state, do
-not change; every other entry evolves exactly as the unmasked optimiser on the
-same gradient would:
-  state ← state ⊙ m ;  g ← (g + λθ) ⊙ m ;  Δ from the update rule ;  Δ ← 0 where m = 0 ;  θ ← θ − Δ
+the entries where the mask is 0. A frozen entry does not change and its
+optimiser state is 0; every other entry evolves exactly as the unmasked
+optimiser on the same gradient would (a float multiplier mask only says which
+entries are frozen: the layer has already scaled the gradient by it):
+  g ← g + λθ ;  state, g ← 0 where m = 0 ;  Δ from the update rule ;  Δ ← +0 where m = 0 ;  θ ← θ − Δ
+(0 is assigned, never multiplied in, so an inf or nan at a frozen entry cannot leak into the state)
 so a weight pruned to 0 stays exactly 0 with zero state, and one frozen at a
 value keeps it bit for bit. Masks may change between steps (nothing is keyed on
 array identity); ``reset()`` starts afresh (each IMP round does). ``lr`` may be
@@ -43,10 +45,10 @@ class Optimizer:
 
     def __init__(self, params, lr, weight_decay=0.0):
         """params: {name: array} updated in place; weight_decay λ adds λθ to the gradient."""
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight decay must be non-negative, got {weight_decay}")
+        if not 0 < lr < math.inf:
+            raise ValueError(f"learning rate must be positive and finite, got {lr}")
+        if not 0 <= weight_decay < math.inf:
+            raise ValueError(f"weight decay must be non-negative and finite, got {weight_decay}")
         if not params:
             raise ValueError("an optimiser needs at least one array to train")
         self.params, self.lr, self.weight_decay = dict(params), float(lr), float(weight_decay)
@@ -85,13 +87,17 @@ class Optimizer:
                 gm, tmp = self._scratch(pp)
                 if self.weight_decay:
                     g = xp.add(g, xp.multiply(pp, self.weight_decay, out=tmp), out=gm)  # g + λθ
-                if mm is not None:
+                frozen = None if mm is None else mm == 0
+                if frozen is not None:
                     for s in st:
-                        s *= mm                              # state ← state ⊙ m
-                    g = xp.multiply(g, mm, out=gm)           # g ← g ⊙ m
+                        xp.copyto(s, 0, where=frozen)        # state ← 0 where frozen
+                    if g is not gm:
+                        xp.copyto(gm, g)
+                    g = gm
+                    xp.copyto(g, 0, where=frozen)            # g ← 0 where frozen
                 self.update(pp, g, st, tmp)                  # tmp ← Δ
-                if mm is not None:
-                    xp.copyto(tmp, 0, where=mm == 0)         # Δ ← +0 where frozen: θ − 0 is θ bit for bit
+                if frozen is not None:
+                    xp.copyto(tmp, 0, where=frozen)          # Δ ← +0 where frozen: θ − 0 is θ bit for bit
                 pp -= tmp                                    # θ ← θ − Δ
 
     def update(self, p, g, state, tmp):

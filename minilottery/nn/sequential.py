@@ -87,6 +87,9 @@ class Sequential:
             name = key[:-2] if key.endswith(".W") else key
             if name not in layers:
                 raise KeyError(f"no prunable layer {name!r}; prunable layers: {list(layers)}")
+        lone = sorted(k for k in fills if masks.get(k) is None)
+        if lone:
+            raise ValueError(f"fills {lone} come without a mask (F shows only where m = 0)")
         for key, m in masks.items():
             layers[key[:-2] if key.endswith(".W") else key].set_mask(m, fills.get(key))
 
