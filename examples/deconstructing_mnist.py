@@ -25,10 +25,11 @@ import os
 import sys
 
 from minilottery import config
-from minilottery.commands import Parser, add_backend_argument, add_io_arguments, check_writable, guarded
-from minilottery.data import load_dataset
+from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
+                                  check_writable, executor_from_args, guarded)
 from minilottery.lottery.deconstructing import COMPARISONS, DeconstructingConfig, run_comparisons
 from minilottery.lottery.imp import IMPConfig, check_plan
+from minilottery.plan import DataRef
 from minilottery.reports.deconstructing import report
 from minilottery.store import ExperimentStore
 
@@ -47,6 +48,7 @@ def main(argv=None):
     config.add_flags(p, IMPConfig, only=OVERRIDABLE)
     add_backend_argument(p)
     add_io_arguments(p, out_help="experiment file (default runs/deconstructing_mnist_{quick,paper}[_ONLY].h5)")
+    add_executor_arguments(p)
     args = p.parse_args(argv)
     return guarded(lambda: run(args), args.backend)
 
@@ -63,11 +65,18 @@ def run(args):
         os.makedirs("runs", exist_ok=True)
     check_plan(cfg.imp)
     check_writable(out, "experiment file")
-    data = load_dataset("mnist", data_dir=args.data_dir, mirror=args.mirror)    # before any file is made
-    print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants: {cfg.imp}")
+    ref = DataRef("mnist", args.data_dir, args.mirror)
+    data = ref.load()                                                          # before any file is made
+    executor = executor_from_args(args)
+    print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants, "
+          f"{executor.workers} worker(s): {cfg.imp}")
     with ExperimentStore(out, cfg.to_dict()) as store:
         print(f"experiment file: {os.path.abspath(out)}")
-        run_comparisons(cfg, store, data, progress=not args.quiet)
+        try:
+            run_comparisons(cfg, store, data, progress=not args.quiet and executor.workers == 1,
+                            executor=executor, data_ref=ref)
+        finally:
+            executor.close()
     report(out)
     print(f"results: {os.path.abspath(out)}")
     print(f"tables again: python -m minilottery report {out}")

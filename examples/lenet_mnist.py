@@ -22,7 +22,8 @@ import os
 import sys
 
 from minilottery import config
-from minilottery.commands import Parser, add_backend_argument, add_io_arguments, guarded
+from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
+                                  executor_from_args, guarded)
 from minilottery.commands.imp import run_experiment
 from minilottery.lottery.imp import IMPConfig
 
@@ -42,6 +43,7 @@ def main(argv=None):
     config.add_flags(p, IMPConfig, only=OVERRIDABLE)
     add_backend_argument(p)
     add_io_arguments(p, out_help="experiment file (default runs/lenet_mnist_{quick,paper}.h5)")
+    add_executor_arguments(p)
     args = p.parse_args(argv)
     return guarded(lambda: run(args), args.backend)
 
@@ -56,7 +58,11 @@ def run(args):
     if args.out is None:
         os.makedirs("runs", exist_ok=True)
     print(f"{'paper' if args.paper else 'quick'} protocol: {cfg}")
-    run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet)
+    executor = executor_from_args(args)
+    try:
+        run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)
+    finally:
+        executor.close()
     print(f"results: {os.path.abspath(out)} (plot beside it: {os.path.splitext(out)[0]}.png)")
     print(f"table again: python -m minilottery report {out}")
 

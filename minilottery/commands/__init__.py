@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("minilottery.commands.train", "train one network with the papers' protocol"),
     "imp": ("minilottery.commands.imp", "iterative magnitude pruning experiment (resumable)"),
     "supermask": ("minilottery.commands.supermask", "supermasks over frozen weights: at init, learned, edge-popup"),
+    "jackpot": ("minilottery.commands.jackpot", "Lottery Jackpots: masks searched in a pre-trained network (resumable)"),
     "report": ("minilottery.commands.report", "table and plot of an experiment file"),
     "bench": ("minilottery.commands.bench", "time training steps against PyTorch"),
 }
@@ -40,6 +41,21 @@ def add_io_arguments(p, out_help=None, json_help=None):
     p.add_argument("--mirror", default=None,
                    help="folder or URL holding mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def add_executor_arguments(p):
+    """Where an experiment's independent runs go: worker processes here, or a Dask cluster."""
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for independent runs (default: the number of cores; 1 runs "
+                        "everything in this process); results are bitwise the same for any number")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a Dask scheduler (tcp://host:8786) to run the runs on a cluster "
+                        "(pip install 'minilottery[cluster]' here and on the workers)")
+
+
+def executor_from_args(args):
+    from minilottery.plan import make_executor
+    return make_executor(args.workers if args.workers is not None else (os.cpu_count() or 1), args.scheduler)
 
 
 def check_writable(path, what):

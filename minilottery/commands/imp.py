@@ -8,8 +8,8 @@ experiment file is made.
 import os
 
 from minilottery import config
-from minilottery.commands import add_io_arguments, check_writable
-from minilottery.data import load_dataset
+from minilottery.commands import add_executor_arguments, add_io_arguments, check_writable, executor_from_args
+from minilottery.plan import DataRef
 from minilottery.lottery.imp import KIND, Experiment, IMPConfig, check_plan
 from minilottery.reports.imp import report
 from minilottery.store import ExperimentStore
@@ -22,6 +22,7 @@ PROTOCOL_FIELDS = ("dataset", "conv_rate", "fc_rate", "output_rate") + TrainConf
 def add_arguments(p):
     config.add_flags(p, IMPConfig, paper_defaults=PROTOCOL_FIELDS)
     add_io_arguments(p, out_help="experiment file (default runs/MODEL_DATASET_imp.h5)")
+    add_executor_arguments(p)
 
 
 def config_from_args(args):
@@ -29,14 +30,17 @@ def config_from_args(args):
     return IMPConfig.paper(given.pop("model", "lenet_300_100"), **given)
 
 
-def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, log=print):
-    """Run or resume ``cfg`` into ``out``; print the report; return the table."""
+def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, log=print, executor=None):
+    """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the table."""
     check_plan(cfg)
     check_writable(out, "experiment file")
-    data = load_dataset(cfg.dataset, data_dir=data_dir, mirror=mirror)  # before any file is made
+    ref = DataRef(cfg.dataset, data_dir, mirror)
+    data = ref.load()                                                  # before any file is made
     with ExperimentStore(out, {"kind": KIND, **cfg.to_dict()}) as store:
         log(f"experiment file: {os.path.abspath(out)}")
-        Experiment(cfg, store, data, progress=progress, log=log).run()
+        exp = Experiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
+                         log=log, data_ref=ref)
+        exp.run(executor)
     return report(out, log=log)
 
 
@@ -45,4 +49,8 @@ def run(args):
     out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_imp.h5")
     if args.out is None:
         os.makedirs("runs", exist_ok=True)
-    run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet)
+    executor = executor_from_args(args)
+    try:
+        run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)
+    finally:
+        executor.close()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from minilottery import config
 from minilottery.errors import ConfigError
-from minilottery.lottery.imp import Experiment, IMPConfig
+from minilottery.lottery.imp import Experiment, IMPConfig, describe
+from minilottery.plan import Serial, execute
 
 KIND = "deconstructing"
 LTH = dict(criterion="large_final", mask1="rewind", mask0="zero")
@@ -70,10 +71,12 @@ class DeconstructingConfig:
         return out
 
 
-def run_comparisons(cfg, store, data, progress=True, log=print):
-    """Run (or resume) every variant of ``cfg`` into ``store``, trial by trial."""
-    plan = cfg.plan()
-    for t in range(cfg.imp.trials):
-        for name, imp_cfg in plan.items():
-            Experiment(imp_cfg, store, data, progress=progress, log=log, variant=name).run_trial(t)
+def run_comparisons(cfg, store, data, progress=True, log=print, executor=None, data_ref=None):
+    """Run (or resume) every variant of ``cfg`` into ``store``; the shared groups once."""
+    tasks = {}
+    for name, imp_cfg in cfg.plan().items():
+        exp = Experiment(imp_cfg, store, data, progress=progress, log=log, variant=name, data_ref=data_ref)
+        for task in exp.tasks():
+            tasks.setdefault(task.group, task)                # θ0 and the dense run: the first variant's
+    execute(list(tasks.values()), store, executor or Serial(), log, describe)
     store.mark_complete()

@@ -15,6 +15,7 @@ and ends with the same results as one never interrupted (each run draws from
 its own seeded streams and reads its inputs from the file).
 """
 from dataclasses import dataclass, field
+from functools import partial
 
 from minilottery import config, layout
 from minilottery.data import SPLIT_SIZES
@@ -25,6 +26,7 @@ from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_pr
                                          plan_counts, prune_by_score, prune_counts, random_mask_like)
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import CONV_WIDTHS, INPUT_SHAPES, MODELS, build_model
+from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -111,57 +113,64 @@ class IMPConfig:
         return level > 0 and (not self.control_levels or level in self.control_levels)
 
 
-def run_streams(cfg, trial, level, kind, j=0):
-    """Independent seeded streams for one run."""
-    return Streams.from_seed(cfg.seed, trial, level, RUN_KINDS.index(kind), j)
-
-
 class Experiment:
-    """Runs (or resumes) an IMP experiment into an ExperimentStore.
+    """An IMP experiment as a plan of runs (minilottery/plan.py), run or resumed into a store.
 
     ``variant`` names one IMP variant among several in a store (a Deconstructing
     comparison): its levels 1.. live under that name, θ0 and the dense run are shared.
+    ``data_ref`` says where workers find the data (default: ``data`` itself, shipped to them).
     """
 
-    def __init__(self, cfg, store, data, progress=True, log=print, variant=None):
-        self.cfg, self.store, self.data, self.progress, self.log = cfg, store, data, progress, log
+    def __init__(self, cfg, store, data, progress=True, log=print, variant=None, data_ref=None):
+        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
         self.kinds, self.variant = weight_kinds(cfg), variant
+        self.data_ref = data_ref or DataRef.inline_data(data)
+        self.data_ref.provide(data)
 
     def path(self, t, level=None, name=None):
         return layout.run(t, level, name, self.variant)
 
-    # -- the plan ------------------------------------------------------------
-    def run(self):
-        for t in range(self.cfg.trials):
-            self.run_trial(t)
+    def run(self, executor=None):
+        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
         self.store.mark_complete()
 
-    def run_trial(self, t):
-        cfg = self.cfg
-        theta0 = self.initial_weights(t)
-        self.ensure_run(t, 0, "ticket", 0, theta0, ones_masks(self.weights_only(theta0)))
-        theta_reset = self.store.read(self.path(t, 0, "ticket"))[0]["snapshot"] if cfg.rewind_iteration else theta0
-        for level in range(1, cfg.rounds + 1):
-            mask = self.ensure_mask(t, level, theta_reset)
-            self.ensure_run(t, level, "ticket", 0, theta_reset, mask, ticket_of=theta0)
-            if not cfg.has_controls(level):
-                continue
-            for j in range(cfg.reinit):
-                theta = reinitialize(cfg.model, run_streams(cfg, t, level, "reinit", j), cfg.dataset, cfg.dropout)
-                self.ensure_run(t, level, "reinit", j, theta, mask)
-            if cfg.random_pruning:
-                ones = ones_masks(mask)
-                rnd = random_mask_like(ones, mask, run_streams(cfg, t, level, "random").mask)
-                self.ensure_run(t, level, "random", 0, theta0, rnd)
+    # -- the plan: what each group needs -------------------------------------------------------
+    def tasks(self):
+        return [task for t in range(self.cfg.trials) for task in self.trial_tasks(t)]
 
-    def initial_weights(self, t):
+    def trial_tasks(self, t):
+        cfg, path = self.cfg, partial(self.path, t)
+        theta0, dense = path(name="theta0"), path(0, "ticket")
+        reset = (dense,) if cfg.rewind_iteration else ()
+        out = [Task(theta0, (), partial(self.draw_theta0, t)),
+               Task(dense, (theta0,), partial(self.job, t, 0, "ticket"), self.label(t, 0, "ticket"))]
+        for level in range(1, cfg.rounds + 1):
+            src = self.source_level(level)
+            before = (path(src, "ticket"),) + ((path(src, "mask"),) if src else ())
+            mask = path(level, "mask")
+            out.append(Task(mask, before + (theta0,) + reset, partial(self.make_mask, t, level)))
+            out.append(Task(path(level, "ticket"), (mask, theta0) + before + reset,
+                            partial(self.job, t, level, "ticket"), self.label(t, level, "ticket")))
+            if cfg.has_controls(level):
+                for j in range(cfg.reinit):
+                    out.append(Task(path(level, f"reinit_{j}"), (mask,), partial(self.job, t, level, "reinit", j),
+                                    self.label(t, level, f"reinit_{j}")))
+                if cfg.random_pruning:
+                    out.append(Task(path(level, "random_0"), (mask, theta0), partial(self.job, t, level, "random"),
+                                    self.label(t, level, "random_0")))
+        return out
+
+    def label(self, t, level, name):
+        return f"{self.variant + ' ' if self.variant and level else ''}trial {t} level {level} {name}"
+
+    # -- cheap work, done by the coordinator ---------------------------------------------------
+    def draw_theta0(self, t):
         """θ0 of trial t, drawn once and stored (a resumed run reads it back)."""
-        g = self.path(t, name="theta0")
-        if not self.store.done(g):
-            theta0 = build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, t),
-                                 dataset=self.cfg.dataset, dropout=self.cfg.dropout).get_weights()
-            self.store.write(g, theta0)
-        return self.store.read(g)[0]
+        return build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, t), dataset=self.cfg.dataset,
+                           dropout=self.cfg.dropout).get_weights(), {}
+
+    def read(self, t, level=None, name=None):
+        return self.store.read(self.path(t, level, name))[0]
 
     @staticmethod
     def weights_only(params):
@@ -171,64 +180,76 @@ class Experiment:
         """The level whose trained ticket a level's mask is made from."""
         return 0 if self.cfg.oneshot else level - 1
 
-    def ensure_mask(self, t, level, theta_init):
+    def theta_reset(self, t):
+        """What tickets restart from: θ0, or θk of the dense run under late resetting."""
+        return self.read(t, 0, "ticket")["snapshot"] if self.cfg.rewind_iteration else self.read(t, name="theta0")
+
+    def make_mask(self, t, level):
         """mask_level of trial t: from the previous ticket (iterative) or the dense run (one-shot),
         scored by the criterion on (w_init = θ0, or θk under late resetting; w_final)."""
-        g = self.path(t, level, "mask")
-        if not self.store.done(g):
-            cfg = self.cfg
-            src_level = self.source_level(level)
-            final = self.weights_only(self.store.read(self.path(t, src_level, "ticket"))[0]["weights"])
-            base = ones_masks(final) if cfg.oneshot or src_level == 0 else self.read_mask(t, src_level)
-            steps = level if cfg.oneshot else 1
-            rng = Streams.from_seed(cfg.seed, t, level, len(RUN_KINDS)).mask   # ties and `random`
-            mask = prune_step(cfg, self.kinds, self.weights_only(theta_init), final, base, rng, steps)
-            self.store.write(g, {k: v.astype(bool) for k, v in mask.items()},
-                             {"Pm": fraction_remaining(mask)})
-        return self.read_mask(t, level)
+        cfg, src = self.cfg, self.source_level(level)
+        final = self.weights_only(self.read(t, src, "ticket")["weights"])
+        base = ones_masks(final) if cfg.oneshot or src == 0 else self.read_mask(t, src)
+        steps = level if cfg.oneshot else 1
+        rng = Streams.from_seed(cfg.seed, t, level, len(RUN_KINDS)).mask   # ties and `random`
+        mask = prune_step(cfg, self.kinds, self.weights_only(self.theta_reset(t)), final, base, rng, steps)
+        return {k: v.astype(bool) for k, v in mask.items()}, {"Pm": fraction_remaining(mask)}
 
     def read_mask(self, t, level):
-        arrays, _ = self.store.read(self.path(t, level, "mask"))
-        return {k: v.astype("float32") for k, v in arrays.items()}
+        return {k: v.astype("float32") for k, v in self.read(t, level, "mask").items()}
 
-    def ticket_start(self, t, level, theta, theta0, mask, rng):
+    def ticket_start(self, t, level, theta, mask, rng):
         """(start weights, fills) of a level's ticket: the mask-1 action on the kept weights, then
         the mask-0 action on the pruned ones (w_final from the source level's ticket)."""
         cfg, src = self.cfg, self.source_level(level)
-        src_run = self.store.read(self.path(t, src, "ticket"))[0]
+        src_run = self.read(t, src, "ticket")
         starts = mask1_start(cfg.mask1, self.weights_only(theta), mask, rng)
         prev_mask = None if cfg.oneshot or src == 0 else self.read_mask(t, src)
         prev_fill = None if cfg.oneshot else src_run.get("fill")
-        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(theta0),
+        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(self.read(t, name="theta0")),
                                     self.weights_only(src_run["weights"]), mask, prev_mask, prev_fill)
         return {**theta, **starts}, {k: f for k, f in fills.items() if f is not None}
 
-    def ensure_run(self, t, level, kind, j, theta, mask, ticket_of=None):
-        """Train one run unless the file already has it; ``ticket_of`` (θ0) makes it a ticket whose
-        start comes from the mask-1 and mask-0 actions (controls keep the LTH's rewind and zero)."""
-        name = "ticket" if kind == "ticket" else f"{kind}_{j}"
-        g = self.path(t, level, name)
-        if not self.store.done(g):
-            cfg = self.cfg
-            rngs = run_streams(cfg, t, level, kind, j)
-            model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
-            fills = {}
-            if ticket_of is not None:
-                theta, fills = self.ticket_start(t, level, theta, ticket_of, mask, rngs.init)
-            rewind(model, theta, mask, fills)
-            snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
-            pm = fraction_remaining(mask)
-            label = f"{self.variant + ' ' if self.variant and level else ''}trial {t} level {level} (Pm {100 * pm:.1f}%) {name}: "
-            res = train(model, self.data, cfg.train, rngs, snapshot_iterations=snaps,
-                        progress=self.progress, label=label)
-            arrays = {"weights": model.get_weights(), "curves": res.curves}
-            if fills:
-                arrays["fill"] = fills                               # frozen values F (mask-0 actions)
-            if snaps:
-                arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
-            self.store.write(g, arrays, {**res.summary(), "Pm": pm, "kind": kind})
-            self.log(f"{label}early stop {res.early_stop_iteration}, "
-                     f"test {100 * res.early_stop_test_acc:.2f}% (final {100 * res.final_test_acc:.2f}%)")
+    def job(self, t, level, kind, j=0):
+        """The training run of one group, as a Job: its start, mask and frozen fills read here."""
+        cfg = self.cfg
+        key = (cfg.seed, t, level, RUN_KINDS.index(kind), j)      # the run's own seeded streams
+        theta0 = self.read(t, name="theta0")
+        mask = ones_masks(self.weights_only(theta0)) if level == 0 else self.read_mask(t, level)
+        theta, fills = (theta0 if level == 0 else self.theta_reset(t)), {}
+        if kind == "ticket" and level > 0:
+            rngs = Streams.from_seed(*key)
+            build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)   # as the run: init drawn
+            theta, fills = self.ticket_start(t, level, theta, mask, rngs.init)
+        elif kind == "reinit":
+            theta = reinitialize(cfg.model, Streams.from_seed(*key), cfg.dataset, cfg.dropout)
+        elif kind == "random":
+            theta, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
+        snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
+        label = self.label(t, level, "ticket" if kind == "ticket" else f"{kind}_{j}") + ": "
+        return Job(train_run, (cfg, self.data_ref, key, kind, theta, mask, fills, snaps, label, self.progress))
+
+
+def train_run(cfg, data_ref, key, kind, theta, mask, fills, snaps, label, progress):
+    """One IMP run on whichever process runs it: (arrays, attrs) for the store."""
+    rngs = Streams.from_seed(*key)
+    model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
+    rewind(model, theta, mask, fills)
+    pm = fraction_remaining(mask)
+    res = train(model, data_ref.load(), cfg.train, rngs, snapshot_iterations=snaps, progress=progress,
+                label=label.replace(": ", f" (Pm {100 * pm:.1f}%): "))
+    arrays = {"weights": model.get_weights(), "curves": res.curves}
+    if fills:
+        arrays["fill"] = fills                                   # frozen values F (mask-0 actions)
+    if snaps:
+        arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
+    return arrays, {**res.summary(), "Pm": pm, "kind": kind}
+
+
+def describe(attrs):
+    """The line a finished run gets."""
+    return (f"Pm {100 * attrs['Pm']:.1f}%, early stop {attrs['early_stop_iteration']}, test "
+            f"{100 * attrs['early_stop_test_acc']:.2f}% (final {100 * attrs['final_test_acc']:.2f}%)")
 
 
 def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):

@@ -1,0 +1,227 @@
+"""An experiment as a graph of runs, executed serially, in local worker processes, or on Dask.
+
+A ``Task`` names the store group its result goes to and the groups it needs.
+When they are all complete, the coordinator calls ``task.prepare()``: cheap
+work (a mask, θ0) returns its result at once; a training run returns a
+``Job``, a picklable call that an executor runs, here or on a worker, and
+whose result ``(arrays, attrs)`` comes back to the coordinator. Only the
+coordinator writes the store, so a crash anywhere leaves it resumable: a
+rerun skips every complete group.
+
+Every job runs with single-threaded BLAS whatever the executor, and draws only
+from its own seeded streams, so each run's result is bitwise the same with 1,
+2 or 16 workers, locally or on a cluster. Workers load the dataset themselves
+(once per process, from their own data folder or mirror).
+"""
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+
+from minilottery import backend, blas
+from minilottery.errors import ConfigError, MiniLotteryError
+from minilottery.progress import format_seconds
+
+_DATA = {}   # (dataset, data_dir, mirror) -> Splits, one load per process
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Where a worker finds the dataset: it loads it once and keeps it.
+
+    ``DataRef.inline(data)`` carries small data with it instead (tests, synthetic data).
+    """
+    dataset: str
+    data_dir: str = None
+    mirror: str = None
+    inline: object = field(default=None, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def inline_data(cls, data):
+        return cls(f"inline-{id(data)}", inline=data)
+
+    def load(self):
+        if self.inline is not None:
+            return self.inline
+        if self not in _DATA:
+            from minilottery.data import load_dataset
+            _DATA[self] = load_dataset(self.dataset, data_dir=self.data_dir, mirror=self.mirror)
+        return _DATA[self]
+
+    def provide(self, data):
+        """Hand the coordinator's loaded copy to jobs that run in this process."""
+        if self.inline is None:
+            _DATA.setdefault(self, data)
+
+
+@dataclass
+class Job:
+    """``fn(*args)`` -> (arrays, attrs), run with single-threaded BLAS; ``fn`` is a module-level function."""
+    fn: object
+    args: tuple
+    backend_name: str = field(default_factory=backend.backend_name)
+
+    def __call__(self):
+        if backend.backend_name() != self.backend_name:
+            backend.set_backend(self.backend_name)
+        with blas.single_threaded():
+            return self.fn(*self.args)
+
+
+@dataclass
+class Task:
+    group: str
+    deps: tuple
+    prepare: object            # () -> Job, or the result (arrays, attrs) of cheap work
+    label: str = ""
+
+
+# -- executors ---------------------------------------------------------------------------------
+
+class Serial:
+    """Runs each job at once, in this process (today's behaviour)."""
+    name, workers = "serial", 1
+
+    def submit(self, job):
+        f = Future()
+        try:
+            f.set_result(job())
+        except BaseException as e:          # noqa: BLE001  (re-raised by result(), Ctrl-C included)
+            f.set_exception(e)
+        return f
+
+    def wait_any(self, futures):
+        return [f for f in futures if f.done()]
+
+    def close(self):
+        pass
+
+
+class Local:
+    """Worker processes on this machine (spawned: no state shared with the coordinator)."""
+    name = "local"
+
+    def __init__(self, workers):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, job):
+        return self.pool.submit(job)
+
+    def wait_any(self, futures):
+        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Cluster:
+    """A Dask distributed scheduler at ``address`` (``pip install 'minilottery[cluster]'``)."""
+    name = "dask"
+
+    def __init__(self, address):
+        try:
+            import distributed
+        except ImportError as e:
+            raise ConfigError("--scheduler needs Dask: pip install 'minilottery[cluster]'") from e
+        self.distributed = distributed
+        try:
+            self.client = address if isinstance(address, distributed.Client) else distributed.Client(address)
+        except OSError as e:
+            raise ConfigError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+
+    def submit(self, job):
+        return self.client.submit(job, pure=False)
+
+    def wait_any(self, futures):
+        return list(self.distributed.wait(futures, return_when="FIRST_COMPLETED").done)
+
+    def close(self):
+        pass                                   # the client belongs to whoever made it
+
+
+def make_executor(workers=1, scheduler=None):
+    """Serial for one worker, local processes for more, Dask when a scheduler is named."""
+    if scheduler is not None:
+        return Cluster(scheduler)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    return Serial() if workers == 1 else Local(workers)
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+def execute(tasks, store, executor, log=print, describe=None):
+    """Run every task whose group is not complete, in dependency order; only this process writes."""
+    tasks = {t.group: t for t in tasks}
+    todo = {g: t for g, t in tasks.items() if not store.done(g)}
+    missing = {d for t in todo.values() for d in t.deps if d not in tasks and not store.done(d)}
+    if missing:
+        raise MiniLotteryError(f"the plan needs groups nothing makes: {sorted(missing)[:3]}")
+    bar = RunBar(len(todo), log)
+    running = {}
+    while todo or running:
+        for g, t in list(todo.items()):
+            if all(store.done(d) for d in t.deps):
+                del todo[g]
+                work = t.prepare()
+                if isinstance(work, Job):
+                    running[executor.submit(work)] = t
+                else:
+                    store.write(g, *work)
+                    bar.tick(t, None)
+        if not running:
+            if todo:
+                raise MiniLotteryError(f"the plan is stuck: {sorted(todo)[:3]} wait on groups that never finish")
+            break
+        for f in executor.wait_any(list(running)):
+            t = running.pop(f)
+            try:
+                arrays, attrs = f.result()
+            except MiniLotteryError:
+                raise
+            except Exception as e:             # a dead worker, a bug: name the run
+                raise MiniLotteryError(f"run {t.group} failed ({type(e).__name__}: {e}); rerun the same "
+                                       f"command to continue from the runs already saved") from e
+            store.write(t.group, arrays, attrs)
+            bar.tick(t, describe(attrs) if describe else None)
+    bar.close()
+
+
+class RunBar:
+    """One line per finished run, and a bar over runs (tqdm on a terminal, plain lines otherwise)."""
+
+    def __init__(self, total, log):
+        self.total, self.done, self.log, self.start = total, 0, log, time.perf_counter()
+        self.tqdm = None
+        if total and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+                self.tqdm = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
+            except ImportError:
+                pass
+
+    def tick(self, task, text):
+        self.done += 1
+        if text is None:
+            if self.tqdm:
+                self.tqdm.update(1)
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        line = f"[{self.done}/{self.total}, eta {format_seconds(eta)}] {task.label or task.group}: {text}"
+        if self.tqdm:
+            self.tqdm.write(line, file=sys.stderr)
+            self.tqdm.update(1)
+        else:
+            self.log(line)
+
+    def close(self):
+        if self.tqdm:
+            self.tqdm.close()
