@@ -25,7 +25,8 @@ import argparse
 import os
 import sys
 
-from minilottery.commands import Parser, add_backend_argument, add_io_arguments, guarded
+from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
+                                  executor_from_args, guarded)
 from minilottery.commands.supermask import run_experiment
 from minilottery.lottery.supermask_experiment import METHODS, SupermaskConfig
 
@@ -40,6 +41,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and masks (default 0)")
     add_backend_argument(p)
     add_io_arguments(p, out_help="folder for the experiment files (default runs/)")
+    add_executor_arguments(p)
     args = p.parse_args(argv)
     return guarded(lambda: run(args), args.backend)
 
@@ -50,11 +52,15 @@ def run(args):
     protocol = "paper" if args.paper else "quick"
     configs = [SupermaskConfig.paper(m, "lenet_300_100", seed=args.seed, **({} if args.paper else QUICK[m]))
                for m in (args.only or METHODS)]                         # all checked before any run
-    for cfg in configs:
-        out = os.path.join(folder, f"supermask_mnist_{cfg.method}_{protocol}.h5")
-        print(f"\n# {cfg.method} ({protocol} protocol)")
-        run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet,
-                       json_path=os.path.splitext(out)[0] + ".json")
+    executor = executor_from_args(args)
+    try:
+        for cfg in configs:
+            out = os.path.join(folder, f"supermask_mnist_{cfg.method}_{protocol}.h5")
+            print(f"\n# {cfg.method} ({protocol} protocol)")
+            run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet,
+                           json_path=os.path.splitext(out)[0] + ".json", executor=executor)
+    finally:
+        executor.close()
     print(f"\nresults in {os.path.abspath(folder)}; tables again: python -m minilottery report FILE")
 
 

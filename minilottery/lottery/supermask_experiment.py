@@ -13,6 +13,7 @@ or DWR (learned: ``plain`` / ``dwr``).
 import json
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from minilottery.errors import ConfigError
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, evaluate, train
@@ -99,80 +101,106 @@ class SupermaskConfig:
 
 
 class SupermaskExperiment:
-    """Runs (or resumes) a supermask experiment into a store."""
+    """A supermask experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
 
-    def __init__(self, cfg, store, data, progress=True, log=print):
-        self.cfg, self.store, self.data, self.progress, self.log = cfg, store, data, progress, log
-        self.test = tuple(asarray(a) for a in data.test)
-        self.val = tuple(asarray(a) for a in data.val)
+    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
+        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
+        self.data_ref = data_ref or DataRef.inline_data(data)
+        self.data_ref.provide(data)
 
-    def model(self, rngs):
-        return build_model(self.cfg.model, rngs, dataset=self.cfg.dataset)
+    def tasks(self):
+        cfg, at_init = self.cfg, self.cfg.method == "at_init"
+        out = [Task("theta0", (), self.draw_theta0)]
+        if at_init:
+            out.append(Task("dense", ("theta0",), self.dense_job, "dense"))
+        deps = ("theta0", "dense") if at_init else ("theta0",)
+        for i, (group, weights, var) in enumerate(cfg.runs()):
+            out.append(Task(group, deps, partial(self.job, i, group, weights, var), group))
+        return out
 
-    def theta0(self):
-        if not self.store.done("theta0"):
-            self.store.write("theta0", self.model(Streams.from_seed(self.cfg.seed, 0)).get_weights())
-        return self.store.read("theta0")[0]
-
-    def run(self):
-        theta0 = self.theta0()
-        for i, (group, weights, var) in enumerate(self.cfg.runs()):
-            if not self.store.done(group):
-                rngs = Streams.from_seed(self.cfg.seed, 0, METHODS.index(self.cfg.method), i)
-                arrays, attrs = getattr(self, self.cfg.method)(theta0, weights, var, rngs, group)
-                self.store.write(group, arrays, {**attrs, "weights": weights, "method": self.cfg.method})
-            a = self.store.attrs(group)
-            self.log(f"{group}: test {100 * a['test_acc']:.2f}% at density {100 * a['density']:.1f}%")
+    def run(self, executor=None):
+        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
         self.store.mark_complete()
 
-    # -- the three methods: each returns (arrays, attrs) of one run ------------------------
-    def dense_final(self, theta0):
-        """The trained dense network's weights (trained once and stored), for at_init's mask."""
-        if not self.store.done("dense"):
-            model, rngs = self.model(Streams.from_seed(self.cfg.seed, 0)), Streams.from_seed(self.cfg.seed, 0, 9)
-            model.set_weights(theta0)
-            res = train(model, self.data, self.cfg.train, rngs, progress=self.progress, label="dense: ")
-            self.store.write("dense", {"weights": model.get_weights(), "curves": res.curves}, res.summary())
-        return self.store.read("dense")[0]["weights"]
+    def draw_theta0(self):
+        """θ0: the seed's trial-0 draw, as IMP's."""
+        return _model(self.cfg, Streams.from_seed(self.cfg.seed, 0)).get_weights(), {}
 
-    def at_init(self, theta0, weights, keep, rngs, group):
-        ws = {k: v for k, v in theta0.items() if k.endswith(".W")}
-        final = {k: v for k, v in self.dense_final(theta0).items() if k in ws}
-        masks = at_init_masks(ws, final, {k: keep for k in ws}, rngs.mask)
-        model = self.model(rngs)
-        install_weights(model, theta0, weights)
-        model.set_masks(masks)                                      # W ⊙ m, no training at all
-        _, val_acc = evaluate(model, *self.val)
-        _, test_acc = evaluate(model, *self.test)
-        per_layer = {k: float(m.mean()) for k, m in masks.items()}
-        density = sum(float(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
-        return ({"masks": {k: m.astype(bool) for k, m in masks.items()}},
-                {"test_acc": test_acc, "val_acc": val_acc, "density": density, "keep": keep,
-                 "density_per_layer": json.dumps(per_layer)})
+    def dense_job(self):
+        return Job(_dense, (self.cfg, self.data_ref, self.store.read("theta0")[0], self.progress))
 
-    def learned(self, theta0, weights, dwr, rngs, group):
-        model = self.model(rngs)
-        install_weights(model, theta0, weights)
-        net = LearnedSupermask(model, rngs.mask, score_init=self.cfg.score_init, dwr=dwr)
-        res = train(net, self.data, self.cfg.train, rngs, progress=self.progress, label=f"{group}: ", keep_best=True)
-        net.set_weights(res.best_weights)
-        ev = evaluate_supermask(net, *self.test, samples=self.cfg.eval_samples)
-        return ({"scores": res.best_weights, "curves": res.curves},
-                {**res.summary(), **{k: v for k, v in ev.items() if not isinstance(v, dict)},
-                 "density": ev["expected_density"], "dwr": dwr,
-                 "density_per_layer": json.dumps(ev["threshold_density_per_layer"])})
+    def job(self, i, group, weights, var):
+        cfg = self.cfg
+        dense = self.store.read("dense")[0]["weights"] if cfg.method == "at_init" else None
+        key = (cfg.seed, 0, METHODS.index(cfg.method), i)               # the run's own seeded streams
+        return Job(RUNS[cfg.method], (cfg, self.data_ref, self.store.read("theta0")[0], dense, weights, var,
+                                      key, f"{group}: ", self.progress))
 
-    def edgepopup(self, theta0, weights, k, rngs, group):
-        model = self.model(rngs)
-        kaiming_weights(model, rngs.init, signed=weights == "signed_kaiming")
-        net = EdgePopup(model, k, rngs.mask)
-        res = train(net, self.data, self.cfg.train, rngs, progress=self.progress, label=f"{group}: ", keep_best=True)
-        net.set_weights(res.best_weights)
-        _, test_acc = evaluate(net, *self.test)
-        per_layer, density = net.density()
-        return ({"scores": res.best_weights, "curves": res.curves},
-                {**res.summary(), "test_acc": test_acc, "density": density, "keep": k,
-                 "density_per_layer": json.dumps(per_layer)})
+
+def _model(cfg, rngs):
+    return build_model(cfg.model, rngs, dataset=cfg.dataset)
+
+
+def _dense(cfg, data_ref, theta0, progress):
+    """The trained dense network (at_init's mask comes from it), on whichever process runs it."""
+    model, rngs = _model(cfg, Streams.from_seed(cfg.seed, 0)), Streams.from_seed(cfg.seed, 0, 9)
+    model.set_weights(theta0)
+    res = train(model, data_ref.load(), cfg.train, rngs, progress=progress, label="dense: ")
+    return {"weights": model.get_weights(), "curves": res.curves}, res.summary()
+
+
+def _at_init(cfg, data_ref, theta0, dense, weights, keep, key, label, progress):
+    rngs, data = Streams.from_seed(*key), data_ref.load()
+    ws = {k: v for k, v in theta0.items() if k.endswith(".W")}
+    masks = at_init_masks(ws, {k: dense[k] for k in ws}, {k: keep for k in ws}, rngs.mask)
+    model = _model(cfg, rngs)
+    install_weights(model, theta0, weights)
+    model.set_masks(masks)                                          # W ⊙ m, no training at all
+    _, val_acc = evaluate(model, *(asarray(a) for a in data.val))
+    _, test_acc = evaluate(model, *(asarray(a) for a in data.test))
+    per_layer = {k: float(m.mean()) for k, m in masks.items()}
+    density = sum(float(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
+    return ({"masks": {k: m.astype(bool) for k, m in masks.items()}},
+            {"test_acc": test_acc, "val_acc": val_acc, "density": density, "keep": keep,
+             "density_per_layer": json.dumps(per_layer), "weights": weights, "method": cfg.method})
+
+
+def _learned(cfg, data_ref, theta0, dense, weights, dwr, key, label, progress):
+    rngs, data = Streams.from_seed(*key), data_ref.load()
+    model = _model(cfg, rngs)
+    install_weights(model, theta0, weights)
+    net = LearnedSupermask(model, rngs.mask, score_init=cfg.score_init, dwr=dwr)
+    res = train(net, data, cfg.train, rngs, progress=progress, label=label, keep_best=True)
+    net.set_weights(res.best_weights)
+    ev = evaluate_supermask(net, *(asarray(a) for a in data.test), samples=cfg.eval_samples)
+    return ({"scores": res.best_weights, "curves": res.curves},
+            {**res.summary(), **{k: v for k, v in ev.items() if not isinstance(v, dict)},
+             "density": ev["expected_density"], "dwr": dwr, "weights": weights, "method": cfg.method,
+             "density_per_layer": json.dumps(ev["threshold_density_per_layer"])})
+
+
+def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label, progress):
+    rngs, data = Streams.from_seed(*key), data_ref.load()
+    model = _model(cfg, rngs)
+    kaiming_weights(model, rngs.init, signed=weights == "signed_kaiming")
+    net = EdgePopup(model, k, rngs.mask)
+    res = train(net, data, cfg.train, rngs, progress=progress, label=label, keep_best=True)
+    net.set_weights(res.best_weights)
+    _, test_acc = evaluate(net, *(asarray(a) for a in data.test))
+    per_layer, density = net.density()
+    return ({"scores": res.best_weights, "curves": res.curves},
+            {**res.summary(), "test_acc": test_acc, "density": density, "keep": k, "weights": weights,
+             "method": cfg.method, "density_per_layer": json.dumps(per_layer)})
+
+
+RUNS = {"at_init": _at_init, "learned": _learned, "edgepopup": _edgepopup}
+
+
+def describe(attrs):
+    """The line a finished run gets."""
+    if "test_acc" not in attrs:
+        return f"dense: early stop {attrs['early_stop_iteration']}, test {100 * attrs['early_stop_test_acc']:.2f}%"
+    return f"test {100 * attrs['test_acc']:.2f}% at density {100 * attrs['density']:.1f}%"
 
 
 def summary(store):
