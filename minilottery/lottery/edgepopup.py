@@ -6,7 +6,8 @@ weights of largest |s|:
 with k the fraction *kept* (the same k for every layer). The count is the
 released code's: it prunes j = int((1 − k)·n) with (1 − k)·n a float64 product,
 and keeps n − j; so k = 0.9 on n = 100 prunes int(9.999999999999998) = 9 and
-keeps 91. Ties in |s| across the cut: the lowest flat index is dropped first
+keeps 91. Given ``pruned={key: j}`` instead, each layer prunes its own j (per-layer
+budgets, e.g. a jackpot's), and prunable layers left out get no scores (dense). Ties in |s| across the cut: the lowest flat index is dropped first
 (what a stable ascending sort of |s| that drops its first j entries gives).
 Straight-through, through the |·|:
     ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)         (sign(0) = 0)
@@ -79,20 +80,41 @@ def kaiming_weights(model, rng, signed=False):
 class EdgePopup(ScoreNet):
     """Top-k of |s| per layer over frozen weights, straight-through gradient through |s|."""
 
-    def __init__(self, model, k, rng):
-        """model: a Sequential (weights frozen); k: fraction kept in (0, 1]; rng: Generator for the scores."""
-        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0.0 < k <= 1.0:
-            raise ConfigError(f"edge-popup k (the fraction kept) must be in (0, 1], got {k!r}")
+    def __init__(self, model, k, rng, pruned=None):
+        """model: a Sequential (weights frozen); k: fraction kept in (0, 1]; rng: Generator for the scores.
+
+        pruned: optional {"layer.W": j}, each layer's own pruned count in place of ⌊(1 − k)·n⌋ (give
+        k=None): per-layer budgets such as a jackpot's. Prunable layers absent from it get no scores
+        and no mask (dense). Scores are drawn in the model's layer order either way.
+        """
+        layers = model.prunable()
+        if pruned is None:
+            if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0.0 < k <= 1.0:
+                raise ConfigError(f"edge-popup k (the fraction kept) must be in (0, 1], got {k!r}")
+            keys = [f"{name}.W" for name in layers]
+        else:
+            if k is not None:
+                raise ConfigError("give edge-popup either k or per-layer pruned counts, not both")
+            unknown = [key for key in pruned if not key.endswith(".W") or key[:-2] not in layers]
+            if unknown:
+                raise ConfigError(f"no prunable weight {unknown[0]!r}; prunable weights are "
+                                  f"{sorted(model.weight_counts())}")
+            keys = [f"{name}.W" for name in layers if f"{name}.W" in pruned]
         scores = {}
-        for name, layer in model.prunable().items():
+        for key in keys:
+            layer = layers[key[:-2]]
             shape = layer.params["W"].shape
             bound = 1.0 / math.sqrt(fans(shape)[0])               # s ~ U(−1/√fan_in, 1/√fan_in)
-            scores[f"{name}.W"] = rng.uniform(-bound, bound, size=shape).astype(layer.dtype)
-        self.k = float(k)
-        self.pruned = {key: pruned_count(k, s.size) for key, s in scores.items()}
+            scores[key] = rng.uniform(-bound, bound, size=shape).astype(layer.dtype)
+        self.k = None if k is None else float(k)
+        self.pruned = ({key: pruned_count(k, s.size) for key, s in scores.items()} if pruned is None
+                       else {key: int(pruned[key]) for key in keys})
         for key, j in self.pruned.items():
-            if j >= scores[key].size:
+            if j >= scores[key].size and pruned is None:
                 raise ConfigError(f"edge-popup k = {k} keeps no weight of {key} ({scores[key].size} weights)")
+            if not 0 <= j < scores[key].size:
+                raise ConfigError(f"edge-popup cannot prune {j} of the {scores[key].size} weights of {key}: "
+                                  f"it keeps no weight")
         super().__init__(model, scores)
         self._masks, self._stale = {}, True
 

@@ -6,7 +6,8 @@ from minilottery.store import ExperimentStore
 
 # experiment kind -> module exposing report(path, png=None, make_plot=True, log=print)
 REPORTS = {"imp": "minilottery.reports.imp", "deconstructing": "minilottery.reports.deconstructing",
-           "supermask": "minilottery.reports.supermask"}
+           "supermask": "minilottery.reports.supermask",
+           "jackpot": "minilottery.reports.jackpot"}
 
 
 def report_for(path):

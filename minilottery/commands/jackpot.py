@@ -1,0 +1,80 @@
+"""``python -m minilottery jackpot``: Lottery Jackpots in a pre-trained network against their baselines.
+
+    python -m minilottery jackpot --model lenet_300_100 --sparsity 0.9 0.95 0.98 --out runs/j.h5 --json runs/j.json
+    python -m minilottery jackpot --pretrained runs/lenet_300_100_mnist_imp.h5     # reuse an IMP dense run
+
+The training flags (--iterations, --lr, --batch-size, ...) set the score search of the jackpot and of
+edge-popup; pre-training and fine-tuning keep their protocols (minilottery/lottery/jackpot_experiment.py)
+but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
+Rerunning the same command continues an interrupted experiment.
+"""
+import json
+import os
+
+from minilottery import config
+from minilottery.commands import add_executor_arguments, add_io_arguments, check_writable, executor_from_args
+from minilottery.lottery.jackpot_compare import summary
+from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
+from minilottery.plan import DataRef
+from minilottery.reports.jackpot import report
+from minilottery.store import ExperimentStore
+from minilottery.train import TrainConfig
+
+BY_HAND = ("pretrain", "finetune", "sparsities")      # JackpotConfig fields whose flags are added below
+
+
+def add_arguments(p):
+    config.add_flags(p, JackpotConfig, skip=BY_HAND, paper_defaults=("dataset",) + TrainConfig.names())
+    p.add_argument("--sparsity", type=float, nargs="+", default=None, dest="sparsities",
+                   help="fractions of the searched weights pruned, one search each (default: 0.9 0.95 0.98)")
+    p.add_argument("--pretrain-iterations", type=int, default=None,
+                   help="pre-training iterations (default: the LTH paper's for the model)")
+    p.add_argument("--finetune-iterations", type=int, default=None,
+                   help="fine-tuning iterations of the magnitude-pruned baseline (default: the search's)")
+    p.epilog = ("The training flags (--iterations to --eval-batch) set the score search of the jackpot and of "
+                "edge-popup; their defaults are the released Lottery Jackpots code's: momentum 0.9, lr 0.1, "
+                "weight decay 5e-4, cosine, batch 256, 30 epochs, evaluated once per epoch.")
+    add_io_arguments(p, out_help="experiment file (default runs/MODEL_DATASET_jackpot.h5)",
+                     json_help="write per sparsity the dense, magnitude, jackpot, edge-popup and fine-tuned "
+                               "test accuracies, their iterations and the overlaps to this JSON file")
+    add_executor_arguments(p)
+
+
+def config_from_args(args):
+    given = config.overrides(args, JackpotConfig, skip=BY_HAND)
+    for name in ("sparsities", "pretrain_iterations", "finetune_iterations"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    return JackpotConfig.paper(given.pop("model", "lenet_300_100"), **given)
+
+
+def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print, executor=None):
+    """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the
+    per-sparsity summary."""
+    check_writable(out, "experiment file")
+    check_writable(json_path, "--json")
+    ref = DataRef(cfg.dataset, data_dir, mirror)
+    data = ref.load()                                                  # before any file is made
+    with ExperimentStore(out, cfg.to_dict()) as store:
+        log(f"experiment file: {os.path.abspath(out)}")
+        JackpotExperiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
+                          log=log, data_ref=ref).run(executor)
+        rows = summary(store)
+    report(out, log=log)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"config": cfg.to_dict(), "sparsities": rows}, f, indent=1)
+        log(f"wrote {json_path}")
+    return rows
+
+
+def run(args):
+    cfg = config_from_args(args)
+    out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_jackpot.h5")
+    if args.out is None:
+        os.makedirs("runs", exist_ok=True)
+    executor = executor_from_args(args)
+    try:
+        run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)
+    finally:
+        executor.close()

@@ -1,0 +1,125 @@
+"""Tables and figure of a jackpot experiment file (``python -m minilottery report FILE``).
+
+Accuracy table, one row per sparsity: test accuracy (%) of the dense pre-trained network, of the
+magnitude-pruned one without training (the search's start), of the jackpot and edge-popup searches
+and of fine-tuning (each at the validation-selected evaluation, "@ iteration", and at the end), the
+iterations each ran, and the search cost: the first iteration at which the jackpot's TEST accuracy
+reaches edge-popup's final one, over edge-popup's iterations (the paper's claim: at most 1/3).
+Overlap table: overlap(jackpot mask, criterion mask) overall, rows sparsity, the highest in bold.
+Figure: test accuracy against search iterations, jackpot (iteration 0: the magnitude-pruned start)
+and edge-popup, one panel per sparsity.
+"""
+import os
+
+from minilottery.lottery.jackpot_compare import OVERLAP_WITH, summary
+from minilottery.store import ExperimentStore
+
+NAMES = {"magnitude": "magnitude", "random": "random", "large_init": "large_init", "movement": "movement",
+         "edgepopup": "edge-popup"}
+
+
+def _pct(v):
+    return "–" if v is None else f"{100 * v:.2f}"
+
+
+def _run(r, unit):
+    """'best @ iteration' and 'final' cells of a trained unit."""
+    a = r.get(unit)
+    if a is None:
+        return ["–", "–"]
+    return [f"{_pct(a['early_stop_test_acc'])} @ {int(a['early_stop_iteration'])}", _pct(a["final_test_acc"])]
+
+
+def format_table(rows):
+    head = ["sparsity % (searched / all)", "dense", "magnitude, no training", "jackpot (val-selected)",
+            "jackpot final", "edge-popup (val-selected)", "edge-popup final", "fine-tuned (val-selected)",
+            "fine-tuned final", "search iters", "fine-tune iters", "jackpot reaches edge-popup final at",
+            "ratio (claim ≤ 0.33)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r.get("magnitude", {})
+        cost = r.get("search_cost")
+        reach = "–" if cost is None else "never" if cost["iteration"] is None else str(cost["iteration"])
+        ratio = "–" if cost is None or cost["ratio"] is None else f"{cost['ratio']:.2f}"
+        sp = f"{100 * m['sparsity']:.2f} / {100 * m['sparsity_all']:.2f}" if m else f"{100 * r['sparsity']:g}"
+        cells = ([sp, _pct(r["dense_test_acc"]), _pct(m.get("test_acc"))] + _run(r, "jackpot")
+                 + _run(r, "edgepopup") + _run(r, "finetune")
+                 + [str(r.get("jackpot", {}).get("iterations", "–")), str(r.get("finetune", {}).get("iterations", "–")),
+                    reach, ratio])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_overlap(rows):
+    head = ["sparsity %"] + [f"vs {NAMES[c]}" for c in OVERLAP_WITH] + ["most"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        o = r.get("overlap")
+        if o is None:
+            continue
+        top = max(OVERLAP_WITH, key=lambda c: o[c])
+        cells = [f"{100 * r['sparsity']:g}"] + [f"**{o[c]:.3f}**" if c == top else f"{o[c]:.3f}"
+                                                   for c in OVERLAP_WITH] + [NAMES[top]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(store, rows, png, title):
+    """Test accuracy against search iterations, one panel per sparsity; None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [r for r in rows if "jackpot" in r and "edgepopup" in r]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 3.8), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        g = f"sparsity/{r['group']}"
+        jc, ec = (store.read(f"{g}/{u}")[0]["curves"] for u in ("jackpot", "edgepopup"))
+        ax.plot([0, *jc["iteration"]], [100 * r["magnitude"]["test_acc"], *(100 * jc["test_acc"])],
+                marker="o", ms=3, label="jackpot (from magnitude)")
+        ax.plot(ec["iteration"], 100 * ec["test_acc"], marker="s", ms=3, label="edge-popup (random scores)")
+        ax.axhline(100 * r["dense_test_acc"], color="k", ls="--", lw=1, label="dense")
+        cost = r.get("search_cost") or {}
+        if cost.get("iteration") is not None:
+            ax.axvline(cost["iteration"], color="gray", ls=":", lw=1,
+                       label=f"reaches edge-popup final ({cost['ratio']:.2f})")
+        ax.set_title(f"sparsity {100 * r['sparsity']:g}%")
+        ax.set_xlabel("search iterations")
+        ax.set_ylabel("test accuracy (%)")
+        low = min(100 * min(jc["test_acc"].min(), ec["test_acc"].min(), r["magnitude"]["test_acc"]), 100)
+        ax.set_ylim(max(low - 1, 100 * r["dense_test_acc"] - 15), 100 * r["dense_test_acc"] + 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
+def report(path, png=None, make_plot=True, log=print):
+    cfg = ExperimentStore.read_config(path)
+    store = ExperimentStore.open_readonly(path)
+    rows = summary(store)
+    if not rows:
+        log(f"{path} has no finished sparsity yet")
+        return None
+    s = cfg["search"]
+    source = store.attrs("pretrained").get("source", "–") if store.done("pretrained") else "–"
+    log(f"Lottery Jackpots, {cfg['model']} on {cfg['dataset']}, pre-trained: {source}; search: {s['iterations']} "
+        f"iterations, {s['optimizer']} lr {s['lr']} {s['schedule']}, weight decay {s['weight_decay']}, batch "
+        f"{s['batch_size']}; classifier {'searched' if cfg['include_classifier'] else 'dense'}")
+    table = format_table(rows)
+    log("test accuracy %; 'val-selected' = at the evaluation of minimum validation loss (@ its iteration)")
+    log(table)
+    log("\noverlap(jackpot mask, criterion mask) = |kept by both| / |kept by the jackpot|, overall")
+    log(format_overlap(rows))
+    if make_plot:
+        png = png or os.path.splitext(path)[0] + ".png"
+        if plot(store, rows, png, f"Lottery Jackpots, {cfg['model']} / {cfg['dataset']}"):
+            log(f"plot: {png}")
+    return table
