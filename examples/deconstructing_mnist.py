@@ -67,16 +67,12 @@ def run(args):
     check_writable(out, "experiment file")
     ref = DataRef("mnist", args.data_dir, args.mirror)
     data = ref.load()                                                          # before any file is made
-    executor = executor_from_args(args)
-    print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants, "
-          f"{executor.workers} worker(s): {cfg.imp}")
-    with ExperimentStore(out, cfg.to_dict()) as store:
+    with executor_from_args(args) as executor, ExperimentStore(out, cfg.to_dict()) as store:
+        print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants, "
+              f"{executor.workers} worker(s): {cfg.imp}")
         print(f"experiment file: {os.path.abspath(out)}")
-        try:
-            run_comparisons(cfg, store, data, progress=not args.quiet and executor.workers == 1,
-                            executor=executor, data_ref=ref)
-        finally:
-            executor.close()
+        run_comparisons(cfg, store, data, progress=not args.quiet and executor.workers == 1,
+                        executor=executor, data_ref=ref)
     report(out)
     print(f"results: {os.path.abspath(out)}")
     print(f"tables again: python -m minilottery report {out}")

@@ -63,11 +63,8 @@ def run(args):
     if args.out is None:
         os.makedirs("runs", exist_ok=True)
     print(f"{'paper' if args.paper else 'quick'} protocol: {cfg}")
-    executor = executor_from_args(args)
-    try:
+    with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)
-    finally:
-        executor.close()
     print(f"results: {os.path.abspath(out)} (plot beside it: {os.path.splitext(out)[0]}.png)")
     print(f"table again: python -m minilottery report {out}")
 

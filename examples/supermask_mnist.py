@@ -52,15 +52,12 @@ def run(args):
     protocol = "paper" if args.paper else "quick"
     configs = [SupermaskConfig.paper(m, "lenet_300_100", seed=args.seed, **({} if args.paper else QUICK[m]))
                for m in (args.only or METHODS)]                         # all checked before any run
-    executor = executor_from_args(args)
-    try:
+    with executor_from_args(args) as executor:
         for cfg in configs:
             out = os.path.join(folder, f"supermask_mnist_{cfg.method}_{protocol}.h5")
             print(f"\n# {cfg.method} ({protocol} protocol)")
             run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet,
                            json_path=os.path.splitext(out)[0] + ".json", executor=executor)
-    finally:
-        executor.close()
     print(f"\nresults in {os.path.abspath(folder)}; tables again: python -m minilottery report FILE")
 
 

@@ -79,7 +79,17 @@ class Task:
 
 # -- executors ---------------------------------------------------------------------------------
 
-class Serial:
+class Executor:
+    """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Serial(Executor):
     """Runs each job at once, in this process (today's behaviour)."""
     name, workers = "serial", 1
 
@@ -98,7 +108,7 @@ class Serial:
         pass
 
 
-class Local:
+class Local(Executor):
     """Worker processes on this machine (spawned: no state shared with the coordinator)."""
     name = "local"
 
@@ -118,7 +128,7 @@ class Local:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class Cluster:
+class Cluster(Executor):
     """A Dask distributed scheduler at ``address`` (``pip install 'minilottery[cluster]'``)."""
     name = "dask"
 

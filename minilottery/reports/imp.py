@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from minilottery import layout
+from minilottery.reports import figure
 from minilottery.store import ExperimentStore
 
 LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random pruning"}
@@ -79,13 +80,9 @@ def format_table(data, labels=LABELS):
 
 def plot(data, png, title="", labels=LABELS):
     """Figure-4-style PNG, one curve per key of ``labels`` found in ``data``; None without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = figure.pyplot()
+    if plt is None:
         return None
-    import matplotlib.ticker  # noqa: F401
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     lowest = min(r["Pm"] for kind in data.values() for r in kind.values())
     for kind in [k for k in labels if k in data]:
@@ -97,20 +94,11 @@ def plot(data, png, title="", labels=LABELS):
             err = np.array([[m - x.min() for m, x in zip(mean, v)], [x.max() - m for m, x in zip(mean, v)]])
             ax.errorbar(pm, mean, yerr=err, marker="o", ms=3, capsize=2, label=labels[kind])
     for ax, ylabel in zip(axes, ("early-stop iteration", "test accuracy at early stop (%)")):
-        ax.set_xscale("log")
-        ax.set_xticks([t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1.0) if t >= 100 * lowest - 1e-9])
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        figure.log_x(ax, [t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1.0) if t >= 100 * lowest - 1e-9])
         ax.invert_xaxis()
-        ax.set_xlabel("percent of weights remaining (Pm)")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        figure.label(ax, "percent of weights remaining (Pm)", ylabel)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return figure.save(fig, png)
 
 
 def report(path, png=None, make_plot=True, log=print):

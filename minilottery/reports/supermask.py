@@ -7,6 +7,7 @@ thresholded mask σ(m) > 0.5), the density, the early-stopping iteration.
 import os
 
 from minilottery.lottery.supermask_experiment import summary
+from minilottery.reports import figure
 from minilottery.store import ExperimentStore
 
 
@@ -30,26 +31,19 @@ def format_table(runs, method):
 
 
 def plot(runs, png, title):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = figure.pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
-    for w in dict.fromkeys(r["weights"] for r in runs):
-        pts = sorted((100 * r["density"], 100 * r["test_acc"]) for r in runs if r["weights"] == w)
-        ax.plot(*zip(*pts), marker="o", label=w)
-    ax.set_xscale("log")
-    ax.set_xlabel("percent of weights kept")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    name = lambda r: r["weights"] + ({True: ", DWR", False: ", no DWR"}[bool(r["dwr"])] if "dwr" in r else "")  # noqa: E731
+    for series in dict.fromkeys(name(r) for r in runs):
+        pts = sorted((100 * r["density"], 100 * r["test_acc"]) for r in runs if name(r) == series)
+        ax.plot(*zip(*pts), marker="o", linestyle="-" if len(pts) > 1 else "none", label=series)
+    xs = [100 * r["density"] for r in runs]
+    if max(xs) > 3 * min(xs):
+        figure.log_x(ax, [round(x, 1) for x in xs])
+    figure.label(ax, "percent of weights kept", "test accuracy (%)", title)
+    return figure.save(fig, png)
 
 
 def report(path, png=None, make_plot=True, log=print):
