@@ -1,1 +1,1 @@
-"""The science: pruning, resets, and the iterative magnitude pruning experiment."""
+"""The science of the three papers: pruning criteria and actions, IMP, supermasks, edge-popup, jackpots."""
