@@ -73,8 +73,5 @@ def run(args):
     out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_jackpot.h5")
     if args.out is None:
         os.makedirs("runs", exist_ok=True)
-    executor = executor_from_args(args)
-    try:
+    with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)
-    finally:
-        executor.close()

@@ -12,6 +12,7 @@ and edge-popup, one panel per sparsity.
 import os
 
 from minilottery.lottery.jackpot_compare import OVERLAP_WITH, summary
+from minilottery.reports import figure
 from minilottery.store import ExperimentStore
 
 NAMES = {"magnitude": "magnitude", "random": "random", "large_init": "large_init", "movement": "movement",
@@ -66,14 +67,9 @@ def format_overlap(rows):
 
 def plot(store, rows, png, title):
     """Test accuracy against search iterations, one panel per sparsity; None without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
+    plt = figure.pyplot()
     rows = [r for r in rows if "jackpot" in r and "edgepopup" in r]
-    if not rows:
+    if plt is None or not rows:
         return None
     fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 3.8), squeeze=False)
     for ax, r in zip(axes[0], rows):
@@ -87,18 +83,12 @@ def plot(store, rows, png, title):
         if cost.get("iteration") is not None:
             ax.axvline(cost["iteration"], color="gray", ls=":", lw=1,
                        label=f"reaches edge-popup final ({cost['ratio']:.2f})")
-        ax.set_title(f"sparsity {100 * r['sparsity']:g}%")
-        ax.set_xlabel("search iterations")
-        ax.set_ylabel("test accuracy (%)")
-        low = min(100 * min(jc["test_acc"].min(), ec["test_acc"].min(), r["magnitude"]["test_acc"]), 100)
+        low = 100 * min(jc["test_acc"].min(), ec["test_acc"].min(), r["magnitude"]["test_acc"])
         ax.set_ylim(max(low - 1, 100 * r["dense_test_acc"] - 15), 100 * r["dense_test_acc"] + 1)
-        ax.grid(alpha=0.3)
+        figure.label(ax, "search iterations", "test accuracy (%)", f"sparsity {100 * r['sparsity']:g}%")
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return figure.save(fig, png)
 
 
 def report(path, png=None, make_plot=True, log=print):
