@@ -61,8 +61,6 @@ def run(args):
     if args.only:
         name += "_" + "_".join(comparisons)
     out = args.out or os.path.join("runs", name + ".h5")
-    if args.out is None:
-        os.makedirs("runs", exist_ok=True)
     check_plan(cfg.imp)
     check_writable(out, "experiment file")
     ref = DataRef("mnist", args.data_dir, args.mirror)

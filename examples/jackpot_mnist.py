@@ -76,8 +76,7 @@ def run(args):
     models = ("lenet_300_100",) + (() if args.no_conv2 else ("conv2",))
     configs = [make_config(m, args.paper, args.seed, args.pretrained if m == "lenet_300_100" else None)
                for m in models]                                         # all checked before any run
-    folder = args.out or "runs"
-    os.makedirs(folder, exist_ok=True)
+    folder = args.out or "runs"                                  # the stores make it
     with executor_from_args(args) as executor:
         for cfg in configs:
             out = os.path.join(folder, f"jackpot_mnist_{cfg.model}_{protocol}.h5")

@@ -60,8 +60,6 @@ def run(args):
         protocol["control_levels"] = kept or (args.rounds,)
     cfg = IMPConfig.paper("lenet_300_100", **protocol)
     out = args.out or os.path.join("runs", f"lenet_mnist_{'paper' if args.paper else 'quick'}.h5")
-    if args.out is None:
-        os.makedirs("runs", exist_ok=True)
     print(f"{'paper' if args.paper else 'quick'} protocol: {cfg}")
     with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)

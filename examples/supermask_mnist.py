@@ -47,8 +47,7 @@ def main(argv=None):
 
 
 def run(args):
-    folder = args.out or "runs"
-    os.makedirs(folder, exist_ok=True)
+    folder = args.out or "runs"                                  # the stores make it
     protocol = "paper" if args.paper else "quick"
     configs = [SupermaskConfig.paper(m, "lenet_300_100", seed=args.seed, **({} if args.paper else QUICK[m]))
                for m in (args.only or METHODS)]                         # all checked before any run

@@ -1,4 +1,4 @@
-"""``python -m minilottery {train,imp,report,bench} ...`` (see minilottery/commands/)."""
+"""``python -m minilottery {train,imp,supermask,jackpot,report,bench} ...`` (see minilottery/commands/)."""
 import sys
 
 from minilottery.commands import main

@@ -14,6 +14,13 @@ import typing
 from minilottery.errors import ConfigError
 
 
+def option(default, help_, **meta):
+    """A config field with its help text (and ``choices``, or ``kind`` for a tuple's elements);
+    a callable default is a factory (a nested config)."""
+    kw = {"default_factory": default} if callable(default) else {"default": default}
+    return dataclasses.field(metadata={"help": help_, **meta}, **kw)
+
+
 def _flat_fields(cls, skip=()):
     """(field, owner-path) for every leaf field of ``cls``, nested dataclasses flattened."""
     for f in dataclasses.fields(cls):

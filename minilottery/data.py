@@ -63,6 +63,11 @@ SHA256 = {
 }
 # (train, validation, test) sizes; train + validation = the official training set.
 SPLIT_SIZES = {"mnist": (55_000, 5_000, 10_000), "cifar10": (45_000, 5_000, 10_000)}
+
+
+def epochs(n, batch, dataset):
+    """Iterations in n epochs of a dataset's training split: ⌈n · N_train / batch⌉."""
+    return -(-n * SPLIT_SIZES[dataset][0] // batch)
 NUM_CLASSES = 10
 
 

@@ -49,18 +49,18 @@ def replace_durably(final, write):
     return size
 
 
-def check_writable(path):
-    """Refuse, before anything is created, a path whose folder cannot be written."""
+def check_writable(path, what="experiment file", error=StoreError):
+    """Refuse, before anything is created, an output path that cannot be written (missing folders
+    are fine: they are made when the file is written)."""
     if os.path.isdir(path):
-        raise StoreError(f"{path} is a directory, not an experiment file: give the path of a .h5 file")
+        raise error(f"{path} is a directory, not an {what}: give the path of a file")
     probe = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        raise StoreError(f"{path} cannot be created: {probe} is a file, not a folder: choose another output path")
+        raise error(f"{what} {path} cannot be created: {probe} is a file, not a folder: choose another path")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise StoreError(f"{path} cannot be written: no write permission in {probe}: choose another output "
-                         f"path (reports can open a finished experiment read-only)")
+        raise error(f"{what} {path} cannot be written: no write permission in {probe}: choose another path")
 
 
 class LockHeld(Exception):

@@ -97,7 +97,7 @@ class Serial(Executor):
         f = Future()
         try:
             f.set_result(job())
-        except BaseException as e:          # noqa: BLE001  (re-raised by result(), Ctrl-C included)
+        except Exception as e:              # re-raised by result(); Ctrl-C goes straight up
             f.set_exception(e)
         return f
 
@@ -140,7 +140,7 @@ class Cluster(Executor):
         self.distributed = distributed
         try:
             self.client = address if isinstance(address, distributed.Client) else distributed.Client(address)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: {e}") from None
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
 
@@ -176,13 +176,36 @@ def execute(tasks, store, executor, log=print, describe=None):
         raise MiniLotteryError(f"the plan needs groups nothing makes: {sorted(missing)[:3]}")
     bar = RunBar(len(todo), log)
     running = {}
+
+    def collect(finished):
+        """Write every finished run (each as soon as it is known), then raise the first failure."""
+        failure = None
+        for f in finished:
+            t = running.pop(f)
+            try:
+                arrays, attrs = f.result()
+            except Exception as e:             # noqa: BLE001  (raised below, after the others are saved)
+                failure = failure or (t, e)
+                continue
+            store.write(t.group, arrays, attrs)
+            bar.tick(t, describe(attrs) if describe else None)
+        if failure:
+            t, e = failure
+            if isinstance(e, MiniLotteryError):
+                raise e
+            raise MiniLotteryError(f"run {t.group} failed ({type(e).__name__}: {e}); rerun the same "
+                                   f"command to continue from the runs already saved") from e
+
     while todo or running:
         for g, t in list(todo.items()):
             if all(store.done(d) for d in t.deps):
                 del todo[g]
                 work = t.prepare()
                 if isinstance(work, Job):
-                    running[executor.submit(work)] = t
+                    f = executor.submit(work)
+                    running[f] = t
+                    if f.done():
+                        collect([f])               # serial: saved before the next run starts
                 else:
                     store.write(g, *work)
                     bar.tick(t, None)
@@ -190,17 +213,7 @@ def execute(tasks, store, executor, log=print, describe=None):
             if todo:
                 raise MiniLotteryError(f"the plan is stuck: {sorted(todo)[:3]} wait on groups that never finish")
             break
-        for f in executor.wait_any(list(running)):
-            t = running.pop(f)
-            try:
-                arrays, attrs = f.result()
-            except MiniLotteryError:
-                raise
-            except Exception as e:             # a dead worker, a bug: name the run
-                raise MiniLotteryError(f"run {t.group} failed ({type(e).__name__}: {e}); rerun the same "
-                                       f"command to continue from the runs already saved") from e
-            store.write(t.group, arrays, attrs)
-            bar.tick(t, describe(attrs) if describe else None)
+        collect(executor.wait_any(list(running)))
     bar.close()
 
 

@@ -56,11 +56,12 @@ def test_bad_option_is_one_line_and_makes_no_file(argv, fragments, tmp_path, cap
 
 def test_output_paths_checked_before_any_work(tmp_path, capsys, mirror):
     common = ["--mirror", mirror, "--data-dir", str(tmp_path / "data"), "--quiet"]
-    assert cli(["train", "--json", str(tmp_path / "missing" / "r.json")] + TINY + common) == 2
-    _one_line_error(capsys, "--json", "does not exist")
+    (tmp_path / "file").write_text("")
+    assert cli(["train", "--json", str(tmp_path / "file" / "r.json")] + TINY + common) == 2
+    _one_line_error(capsys, "--json", "is a file, not a folder")
     assert cli(["imp", "--out", str(tmp_path)] + TINY + common) == 2
-    _one_line_error(capsys, "is a folder")
-    assert _files(tmp_path) == []
+    _one_line_error(capsys, "is a directory")
+    assert _files(tmp_path) == ["file"]
 
 
 def test_dataset_errors_are_one_line(tmp_path, capsys):

@@ -40,7 +40,7 @@ def test_example_runs_resumes_and_reports(mirror, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_train_command_on_real_mnist(mirror, tmp_path, capsys):
-    js = tmp_path / "r.json"
+    js = tmp_path / "new folder" / "r.json"                   # made when the result is written
     assert cli(["train", "--iterations", "200", "--eval-every", "100", "--mirror", mirror,
                 "--data-dir", str(tmp_path), "--json", str(js), "--quiet"]) == 0
     text = capsys.readouterr().out

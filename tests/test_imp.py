@@ -6,7 +6,6 @@ from minilottery.lottery import imp as imp_mod
 from minilottery import layout
 from minilottery.errors import ConfigError
 from minilottery.lottery.imp import KIND, Experiment, IMPConfig
-from minilottery.lottery.pruning import ones_masks
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import build_model
 from minilottery.reports.imp import collect, format_table, report

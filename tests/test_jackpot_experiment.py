@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from minilottery.layout import fraction_name
 from minilottery import backend, layout
 from minilottery.__main__ import main as cli
 from minilottery.data import Splits
@@ -72,8 +73,8 @@ def test_runs_stores_every_group_and_resumes_bitwise_without_retraining(tmp_path
     with ExperimentStore.open_readonly(whole) as store:
         assert store.done("pretrained")
         for s in SPARSITIES:
-            for unit in jx.UNITS:
-                assert store.done(f"sparsity/{jx.sparsity_name(s)}/{unit}"), (s, unit)
+            for unit in tuple(jx.RUNS) + ("overlap",):
+                assert store.done(f"sparsity/{fraction_name(s)}/{unit}"), (s, unit)
     assert ExperimentStore.read_config(whole)["kind"] == "jackpot"
     calls = Calls(stop=3)                                       # pretrain, jackpot, edge-popup of 0.90; stop
     monkeypatch.setattr(jx, "train", calls)
@@ -121,7 +122,7 @@ def test_search_starts_at_the_magnitude_pruned_network_and_edgepopup_keeps_its_c
     store = ExperimentStore.open_readonly(tmp_path / "x.h5")
     weights = store.read("pretrained")[0]["weights"]
     for s in SPARSITIES:
-        g = f"sparsity/{jx.sparsity_name(s)}"
+        g = f"sparsity/{fraction_name(s)}"
         model = build_model("lenet_300_100", Streams.from_seed(7))
         model.set_weights(weights)
         budgets = layer_budgets(weights, s, kinds=model.weight_kinds())

@@ -95,3 +95,50 @@ def test_a_plan_that_needs_an_unmade_group_is_refused(tmp_path):
 def test_workers_must_be_positive():
     with pytest.raises(MiniLotteryError, match="--workers must be at least 1"):
         plan.make_executor(0)
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
+def test_serial_saves_each_run_before_the_next_and_ctrl_c_stops_at_once(tmp_path):
+    """A finished run is in the store before the next starts; Ctrl-C in a run stops the plan there."""
+    ran = []
+
+    def job(i):
+        return lambda: ran.append(i) or plan.Job(_write, (i,))
+    tasks = [plan.Task("ok/0", (), job(0)), plan.Task("stop", (), lambda: plan.Job(_interrupt, ())),
+             plan.Task("ok/1", (), job(1))]
+    with ExperimentStore(tmp_path / "e.h5", {"k": 1}) as store:
+        with pytest.raises(KeyboardInterrupt):
+            plan.execute(tasks, store, plan.Serial(), log=lambda *a: None)
+        assert store.done("ok/0") and not store.done("ok/1") and ran == [0]
+
+
+def test_a_failed_run_does_not_lose_the_others_that_finished(tmp_path):
+    class Batch(plan.Serial):                          # every future done at once, the failure first
+        def submit(self, job):
+            f = plan.Future()
+            self.pending.append((f, job))
+            return f
+
+        def wait_any(self, futures):
+            for f, job in self.pending:
+                try:
+                    f.set_result(job())
+                except Exception as e:                  # noqa: BLE001
+                    f.set_exception(e)
+            self.pending = []
+            return futures
+    ex = Batch()
+    ex.pending = []
+    tasks = [plan.Task("bad", (), lambda: plan.Job(_fail, ()))] + \
+        [plan.Task(f"ok/{i}", (), lambda i=i: plan.Job(_write, (i,))) for i in range(3)]
+    with ExperimentStore(tmp_path / "e.h5", {"k": 1}) as store:
+        with pytest.raises(MiniLotteryError, match="run bad failed"):
+            plan.execute(tasks, store, ex, log=lambda *a: None)
+        assert all(store.done(f"ok/{i}") for i in range(3))
+
+
+def _fail():
+    raise RuntimeError("boom")

@@ -8,10 +8,11 @@ pieces: :func:`add_io_arguments` and :func:`guarded`.
 """
 import argparse
 import importlib
+import json
 import os
 import sys
 
-from minilottery import backend
+from minilottery import backend, lock
 from minilottery.errors import ConfigError, MiniLotteryError
 
 # command -> (module, one-line help)
@@ -59,16 +60,16 @@ def executor_from_args(args):
 
 
 def check_writable(path, what):
-    """Refuse, before any work, an output path whose folder is missing or unwritable, or a folder."""
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ConfigError(f"{what} {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise ConfigError(f"{what} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(f"{what} {path}: folder {folder} is not writable")
+    """Refuse, before any work, an output path that cannot be written (``lock.check_writable``)."""
+    if path is not None:
+        lock.check_writable(path, what, ConfigError)
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON to ``path``, making its folder if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
 
 
 class Parser(argparse.ArgumentParser):

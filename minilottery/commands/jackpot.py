@@ -8,11 +8,11 @@ edge-popup; pre-training and fine-tuning keep their protocols (minilottery/lotte
 but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
 Rerunning the same command continues an interrupted experiment.
 """
-import json
 import os
 
 from minilottery import config
-from minilottery.commands import add_executor_arguments, add_io_arguments, check_writable, executor_from_args
+from minilottery.commands import (add_executor_arguments, add_io_arguments, check_writable, executor_from_args,
+                                  write_json)
 from minilottery.lottery.jackpot_compare import summary
 from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
 from minilottery.plan import DataRef
@@ -62,8 +62,7 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_pat
         rows = summary(store)
     report(out, log=log)
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump({"config": cfg.to_dict(), "sparsities": rows}, f, indent=1)
+        write_json(json_path, {"config": cfg.to_dict(), "sparsities": rows})
         log(f"wrote {json_path}")
     return rows
 
@@ -71,7 +70,5 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_pat
 def run(args):
     cfg = config_from_args(args)
     out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_jackpot.h5")
-    if args.out is None:
-        os.makedirs("runs", exist_ok=True)
     with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)

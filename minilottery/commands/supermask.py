@@ -3,11 +3,11 @@
 Defaults are the papers' protocols (minilottery/lottery/supermask_experiment.py);
 rerunning the same command continues an interrupted experiment.
 """
-import json
 import os
 
 from minilottery import config
-from minilottery.commands import add_executor_arguments, add_io_arguments, check_writable, executor_from_args
+from minilottery.commands import (add_executor_arguments, add_io_arguments, check_writable, executor_from_args,
+                                  write_json)
 from minilottery.plan import DataRef
 from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment, summary
 from minilottery.reports.supermask import report
@@ -35,8 +35,7 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_pat
         runs = summary(store)
     report(out, log=log)
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump({"config": cfg.to_dict(), "runs": runs}, f, indent=1)
+        write_json(json_path, {"config": cfg.to_dict(), "runs": runs})
         log(f"wrote {json_path}")
     return runs
 
@@ -45,7 +44,5 @@ def run(args):
     given = config.overrides(args, SupermaskConfig)
     cfg = SupermaskConfig.paper(given.pop("method", "learned"), given.pop("model", "lenet_300_100"), **given)
     out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_supermask_{cfg.method}.h5")
-    if args.out is None:
-        os.makedirs("runs", exist_ok=True)
     with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)

@@ -1,10 +1,9 @@
 """``python -m minilottery train``: one network, the papers' protocol by default."""
-import json
 
 import numpy as np
 
 from minilottery import config
-from minilottery.commands import add_io_arguments, check_writable
+from minilottery.commands import add_io_arguments, check_writable, write_json
 from minilottery.data import load_dataset
 from minilottery.errors import ConfigError
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
@@ -47,6 +46,5 @@ def run(args):
         out = {"model": args.model, "dataset": dataset, "seed": args.seed, "dropout": args.dropout,
                "config": config.to_dict(cfg),
                **res.summary(), "curves": {k: np.asarray(v).tolist() for k, v in res.curves.items()}}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(args.json, out)
         print(f"wrote {args.json}")

@@ -14,10 +14,11 @@ complete, so an interrupted experiment continues at its first unfinished run
 and ends with the same results as one never interrupted (each run draws from
 its own seeded streams and reads its inputs from the file).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 from minilottery import config, layout
+from minilottery.config import option
 from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
 from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
@@ -35,33 +36,29 @@ KIND = "imp"                            # the experiment kind stored in the file
 RUN_KINDS = ("ticket", "reinit", "random")  # the run kinds; controls are reinit and random
 
 
-def _f(default, help_, **meta):
-    kw = {"default_factory": default} if callable(default) else {"default": default}
-    return field(metadata={"help": help_, **meta}, **kw)
-
 
 @dataclass
 class IMPConfig:
-    model: str = _f("lenet_300_100", "network", choices=MODELS)
-    dataset: str = _f("mnist", "dataset", choices=tuple(INPUT_SHAPES))
-    train: TrainConfig = _f(TrainConfig, "training of every run")
-    rounds: int = _f(15, "pruning levels 1..rounds")
-    oneshot: bool = _f(False, "prune the dense network straight to each level")
-    trials: int = _f(1, "independent trials, each with its own θ0")
-    reinit: int = _f(1, "K random reinitialisations per trial and level (the control)")
-    random_pruning: bool = _f(False, "the random-pruning control")
-    control_levels: tuple = _f((), "levels that get controls")
-    rewind_iteration: int = _f(0, "0: reset to θ0; k > 0: late resetting to θk")
-    conv_rate: float = _f(0.0, "fraction of remaining conv weights pruned per round")
-    fc_rate: float = _f(0.2, "fraction of remaining hidden fully connected weights pruned per round")
-    output_rate: float = _f(0.1, "fraction of remaining output-layer weights pruned per round")
-    global_pruning: bool = _f(False, "one rate (fc_rate) over all layers together (criterion large_final only)")
-    criterion: str = _f("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
-    mask1: str = _f("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
-    mask0: str = _f("zero", "mask-0 action: what pruned weights are frozen at",
+    model: str = option("lenet_300_100", "network", choices=MODELS)
+    dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    train: TrainConfig = option(TrainConfig, "training of every run")
+    rounds: int = option(15, "pruning levels 1..rounds")
+    oneshot: bool = option(False, "prune the dense network straight to each level")
+    trials: int = option(1, "independent trials, each with its own θ0")
+    reinit: int = option(1, "K random reinitialisations per trial and level (the control)")
+    random_pruning: bool = option(False, "the random-pruning control")
+    control_levels: tuple = option((), "levels that get controls")
+    rewind_iteration: int = option(0, "0: reset to θ0; k > 0: late resetting to θk")
+    conv_rate: float = option(0.0, "fraction of remaining conv weights pruned per round")
+    fc_rate: float = option(0.2, "fraction of remaining hidden fully connected weights pruned per round")
+    output_rate: float = option(0.1, "fraction of remaining output-layer weights pruned per round")
+    global_pruning: bool = option(False, "one rate (fc_rate) over all layers together (criterion large_final only)")
+    criterion: str = option("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
+    mask1: str = option("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
+    mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at",
                     choices=tuple(MASK0) + tuple(CODE_NAMES))
-    dropout: float = _f(0.0, "dropout rate after hidden dense layers")
-    seed: int = _f(0, "experiment seed (θ0, data order, controls)")
+    dropout: float = option(0.0, "dropout rate after hidden dense layers")
+    seed: int = option(0, "experiment seed (θ0, data order, controls)")
 
     def __post_init__(self):
         self.control_levels = tuple(int(v) for v in self.control_levels)
@@ -153,7 +150,7 @@ class Experiment:
                             partial(self.job, t, level, "ticket"), self.label(t, level, "ticket")))
             if cfg.has_controls(level):
                 for j in range(cfg.reinit):
-                    out.append(Task(path(level, f"reinit_{j}"), (mask,), partial(self.job, t, level, "reinit", j),
+                    out.append(Task(path(level, f"reinit_{j}"), (mask, theta0), partial(self.job, t, level, "reinit", j),
                                     self.label(t, level, f"reinit_{j}")))
                 if cfg.random_pruning:
                     out.append(Task(path(level, "random_0"), (mask, theta0), partial(self.job, t, level, "random"),
@@ -216,8 +213,9 @@ class Experiment:
         key = (cfg.seed, t, level, RUN_KINDS.index(kind), j)      # the run's own seeded streams
         theta0 = self.read(t, name="theta0")
         mask = ones_masks(self.weights_only(theta0)) if level == 0 else self.read_mask(t, level)
-        theta, fills = (theta0 if level == 0 else self.theta_reset(t)), {}
+        theta, fills = theta0, {}
         if kind == "ticket" and level > 0:
+            theta = self.theta_reset(t)
             rngs = Streams.from_seed(*key)
             build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)   # as the run: init drawn
             theta, fills = self.ticket_start(t, level, theta, mask, rngs.init)

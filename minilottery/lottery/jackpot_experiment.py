@@ -33,14 +33,17 @@ ties from Streams.from_seed(seed, 2, round(10⁶·s)).
 """
 import json
 import math
-from dataclasses import dataclass, field, replace
+import os
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 
 from minilottery import config
+from minilottery.layout import fraction_name
 from minilottery.backend import asarray
-from minilottery.data import SPLIT_SIZES
+from minilottery.config import option
+from minilottery.data import SPLIT_SIZES, epochs
 from minilottery.errors import ConfigError
 from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
 from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
@@ -55,10 +58,6 @@ from minilottery.train import TrainConfig, evaluate, train
 KIND = "jackpot"
 
 
-def epochs(n, batch, dataset):
-    """Iterations in n epochs of the training split: ⌈n · N_train / batch⌉."""
-    return int(math.ceil(n * SPLIT_SIZES[dataset][0] / batch))
-
 
 def search_protocol(dataset):
     """The released code's search (jackpot.DEFAULTS) on ``dataset``, evaluated once per epoch."""
@@ -69,43 +68,34 @@ def search_protocol(dataset):
                        eval_every=epochs(1, d["batch_size"], dataset))
 
 
-def sparsity_name(s):
-    """A sparsity as a group name: at least two decimals, as many as it needs ("0.90", "0.955")."""
-    text = f"{s:.10f}".rstrip("0")
-    return text + "0" * max(0, 4 - len(text))
-
-
-def _meta(help_, **meta):
-    return {"help": help_, **meta}
 
 
 @dataclass
 class JackpotConfig:
-    model: str = field(default="lenet_300_100", metadata=_meta("network", choices=MODELS))
-    dataset: str = field(default="mnist", metadata=_meta("dataset", choices=tuple(INPUT_SHAPES)))
-    search: TrainConfig = field(default_factory=lambda: search_protocol("mnist"),
-                                metadata=_meta("the score search of jackpot and edge-popup"))
-    pretrain: TrainConfig = field(default_factory=lambda: paper_protocol("lenet_300_100").train,
-                                  metadata=_meta("training of the pre-trained network"))
-    finetune: TrainConfig = field(default_factory=lambda: paper_protocol("lenet_300_100").train,
-                                  metadata=_meta("fine-tuning of the magnitude-pruned network"))
-    sparsities: tuple = field(default=(0.9, 0.95, 0.98), metadata=_meta(
-        "fractions of the searched weights pruned, one search each", kind=float))
-    include_classifier: bool = field(default=False, metadata=_meta(
-        "search the classifier too (the released code keeps it dense)"))
-    pretrained: str = field(default=None, metadata=_meta(
-        "IMP experiment file whose trial-0 θ0 and dense run are the pre-trained network; "
-        "None: train one with the pretrain protocol and keep it in this experiment file"))
-    seed: int = field(default=0, metadata=_meta("seed of θ0, data order, edge-popup's scores, random masks"))
+    model: str = option("lenet_300_100", "network", choices=MODELS)
+    dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    search: TrainConfig = option(lambda: search_protocol("mnist"), "the score search of jackpot and edge-popup")
+    pretrain: TrainConfig = option(lambda: paper_protocol("lenet_300_100").train,
+                                   "training of the pre-trained network")
+    finetune: TrainConfig = option(lambda: paper_protocol("lenet_300_100").train,
+                                   "fine-tuning of the magnitude-pruned network")
+    sparsities: tuple = option((0.9, 0.95, 0.98), "fractions of the searched weights pruned, one search each",
+                               kind=float)
+    include_classifier: bool = option(False, "search the classifier too (the released code keeps it dense)")
+    pretrained: str = option(None, "IMP experiment file whose trial-0 θ0 and dense run are the pre-trained "
+                                   "network; None: train one with the pretrain protocol and keep it here")
+    seed: int = option(0, "seed of θ0, data order, edge-popup's scores, random masks")
 
     def __post_init__(self):
         self.sparsities = tuple(float(s) for s in self.sparsities)
+        if self.pretrained is not None:                      # one file whatever the working directory
+            self.pretrained = os.path.abspath(self.pretrained)
         for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES))):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
         if not self.sparsities or any(not 0.0 < s < 1.0 for s in self.sparsities):
             raise ConfigError(f"--sparsity values must be in (0, 1), got {list(self.sparsities)}")
-        names = [sparsity_name(s) for s in self.sparsities]
+        names = [fraction_name(s) for s in self.sparsities]
         if len(set(names)) != len(names):
             raise ConfigError(f"--sparsity values repeat: {names}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
@@ -158,7 +148,7 @@ class JackpotExperiment:
     def tasks(self):
         out = [Task("pretrained", (), self.pretrained_job, "pre-trained network")]
         for s in self.cfg.sparsities:
-            g = f"sparsity/{sparsity_name(s)}"
+            g = f"sparsity/{fraction_name(s)}"
             out += [Task(f"{g}/{unit}", ("pretrained",), partial(self.job, unit, s, g), f"{g}/{unit}")
                     for unit in RUNS]
             out.append(Task(f"{g}/overlap", tuple(f"{g}/{u}" for u in RUNS), partial(self.overlap, s, g)))
@@ -169,7 +159,10 @@ class JackpotExperiment:
         self.store.mark_complete()
 
     def pretrained_job(self):
-        return Job(_pretrained, (self.cfg, self.data_ref, self.progress))
+        """Train the pre-trained network on a worker, or read it here from the IMP file (the
+        coordinator's file system, never a worker's) and evaluate it there."""
+        source = imp_source(self.cfg.pretrained, self.cfg.model, self.cfg.dataset) if self.cfg.pretrained else None
+        return Job(_pretrained, (self.cfg, self.data_ref, self.progress, source))
 
     def budgets(self, weights, s):
         return layer_budgets(weights, s, self.cfg.include_classifier, self.kinds)
@@ -212,11 +205,12 @@ def _bool(masks):
     return {k: np.asarray(m) != 0 for k, m in masks.items()}
 
 
-def _pretrained(cfg, data_ref, progress):
-    """θ0 and the pre-trained weights: read from the IMP file, or trained with ``cfg.pretrain``."""
+def _pretrained(cfg, data_ref, progress, source=None):
+    """θ0 and the pre-trained weights: those read from the IMP file (``source``), or trained with
+    ``cfg.pretrain``."""
     data = data_ref.load()
-    if cfg.pretrained is not None:
-        theta0, weights, src = imp_source(cfg.pretrained, cfg.model, cfg.dataset)
+    if source is not None:
+        theta0, weights, src = source
         return ({"theta0": theta0, "weights": weights},
                 {"source": cfg.pretrained, **_accuracies(_model(cfg, weights), data),
                  "source_final_test_acc": float(src.get("final_test_acc", math.nan))})
@@ -272,7 +266,6 @@ def _finetune(cfg, data_ref, weights, budgets, key, label, progress):
 
 
 RUNS = {"magnitude": _magnitude, "jackpot": _jackpot, "edgepopup": _edgepopup, "finetune": _finetune}
-UNITS = tuple(RUNS) + ("overlap",)                                      # the groups of one sparsity
 
 
 def describe(attrs):

@@ -11,16 +11,18 @@ and KEY the run's variable: the fraction kept (at_init, edgepopup: ``k0.50``)
 or DWR (learned: ``plain`` / ``dwr``).
 """
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from minilottery import config
+from minilottery.config import option
+from minilottery.layout import fraction_name
 from minilottery.backend import asarray
-from minilottery.data import SPLIT_SIZES
+from minilottery.data import epochs
 from minilottery.errors import ConfigError
+from minilottery.lottery.edgepopup import DEFAULTS as EP
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
@@ -37,38 +39,32 @@ DWR = {"plain": (False,), "dwr": (True,), "both": (False, True)}
 DEFAULT_KEEP = {"at_init": (0.8, 0.5, 0.33, 0.2, 0.1, 0.05, 0.02), "edgepopup": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
 
-def _epochs(n, batch, dataset="mnist"):
-    """Iterations in n epochs of the training split."""
-    return int(math.ceil(n * SPLIT_SIZES[dataset][0] / batch))
-
 
 # The papers' training of the scores (../shared/PAPERS.md); at_init trains the dense run with the LTH's.
 PAPER_TRAIN = {
-    "learned": TrainConfig(iterations=_epochs(2000, 250), lr=100.0, batch_size=250, optimizer="momentum",
-                           momentum=0.9, eval_every=_epochs(1, 250)),
-    "edgepopup": TrainConfig(iterations=_epochs(14, 64), lr=0.1, batch_size=64, optimizer="momentum",
-                             momentum=0.9, weight_decay=5e-4, schedule="cosine", eval_every=_epochs(1, 64)),
+    "learned": TrainConfig(iterations=epochs(2000, 250, "mnist"), lr=100.0, batch_size=250, optimizer="momentum",
+                           momentum=0.9, eval_every=epochs(1, 250, "mnist")),
+    "edgepopup": TrainConfig(iterations=epochs(EP["epochs"], EP["batch_size"], "mnist"), lr=EP["lr"],
+                             batch_size=EP["batch_size"], optimizer=EP["optimizer"], momentum=EP["momentum"],
+                             weight_decay=EP["weight_decay"], schedule=EP["schedule"],
+                             eval_every=epochs(1, EP["batch_size"], "mnist")),
 }
 
-
-def _f(default, help_, **meta):
-    kw = {"default_factory": default} if callable(default) else {"default": default}
-    return field(metadata={"help": help_, **meta}, **kw)
 
 
 @dataclass
 class SupermaskConfig:
-    method: str = _f("learned", "at_init, learned or edgepopup", choices=METHODS)
-    model: str = _f("lenet_300_100", "network", choices=MODELS)
-    dataset: str = _f("mnist", "dataset", choices=tuple(INPUT_SHAPES))
-    train: TrainConfig = _f(TrainConfig, "training of the scores (at_init: of the dense run)")
-    weights: tuple = _f((), "frozen weights; at_init/learned: theta0 signed_constant; "
+    method: str = option("learned", "at_init, learned or edgepopup", choices=METHODS)
+    model: str = option("lenet_300_100", "network", choices=MODELS)
+    dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    train: TrainConfig = option(TrainConfig, "training of the scores (at_init: of the dense run)")
+    weights: tuple = option((), "frozen weights; at_init/learned: theta0 signed_constant; "
                             "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
-    keep: tuple = _f((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
-    dwr: str = _f("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR))
-    score_init: float = _f(0.0, "learned: initial score m (σ(m) the initial keep probability)")
-    eval_samples: int = _f(10, "learned: sampled masks averaged in the final test accuracy")
-    seed: int = _f(0, "seed of θ0, data order and masks")
+    keep: tuple = option((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
+    dwr: str = option("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR))
+    score_init: float = option(0.0, "learned: initial score m (σ(m) the initial keep probability)")
+    eval_samples: int = option(10, "learned: sampled masks averaged in the final test accuracy")
+    seed: int = option(0, "seed of θ0, data order and masks")
 
     def __post_init__(self):
         self.weights, self.keep = tuple(self.weights), tuple(float(k) for k in self.keep)
@@ -79,6 +75,11 @@ class SupermaskConfig:
             raise ConfigError(f"--weights {bad} do not apply to {self.method}; choose from {WEIGHTS[self.method]}")
         if any(not 0.0 < k <= 1.0 for k in self.keep):
             raise ConfigError(f"--keep fractions must be in (0, 1], got {list(self.keep)}")
+        if len({fraction_name(k) for k in self.keep}) != len(self.keep) or len(set(self.weights)) != len(self.weights):
+            raise ConfigError(f"--keep {list(self.keep)} or --weights {list(self.weights)} repeat a value")
+        if not self.weights or (self.method != "learned" and not self.keep):
+            raise ConfigError(f"{self.method} needs at least one --weights value"
+                              + ("" if self.method == "learned" else " and one --keep fraction"))
         if self.seed < 0 or self.eval_samples < 1:
             raise ConfigError("--seed must be at least 0 and --eval-samples at least 1")
 
@@ -97,7 +98,7 @@ class SupermaskConfig:
         """[(group name, weights, variable)] of the experiment, in order."""
         if self.method == "learned":
             return [(f"runs/{w}-{'dwr' if d else 'plain'}", w, d) for w in self.weights for d in DWR[self.dwr]]
-        return [(f"runs/{w}-k{k:.2f}", w, k) for w in self.weights for k in self.keep]
+        return [(f"runs/{w}-k{fraction_name(k)}", w, k) for w in self.weights for k in self.keep]
 
 
 class SupermaskExperiment:

@@ -9,7 +9,6 @@ This is the textbook convolution, y = W₂ · im2col(x), kept as the readable
 form and as the oracle that the faster grid convolution (gridconv.py, which
 Conv2d uses) is tested against; MaxPool2d uses ``windows``.
 """
-import numpy as np
 
 from minilottery.backend import xp_of
 

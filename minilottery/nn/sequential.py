@@ -10,7 +10,7 @@ the optimiser must leave untouched) and ``get_weights()``.
 """
 import numpy as np
 
-from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.backend import asarray, to_numpy
 from minilottery.nn.layers import Prunable
 
 

@@ -33,7 +33,7 @@ def collect(path, variant=None, store=None):
             per_kind = {}
             for run in store.groups(layout.run(t, level, variant=variant)):
                 g = layout.run(t, level, run, variant)
-                a = {} if run in ("mask", "fill") else store.attrs(g)
+                a = {} if run == "mask" else store.attrs(g)
                 if not a.get("completed", False):
                     continue
                 kind = str(a["kind"])
