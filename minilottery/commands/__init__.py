@@ -72,6 +72,28 @@ def write_json(path, obj):
         json.dump(obj, f, indent=1)
 
 
+def run_in_store(cfg, out, experiment, summary, report, json_key, data_dir=None, mirror=None, progress=True,
+                 json_path=None, log=print, executor=None):
+    """Check the outputs, load the data, run or resume ``experiment(cfg, store, ...)`` into ``out``,
+    print ``report``, and write ``{"config", json_key: summary(store)}`` to ``json_path``."""
+    from minilottery.plan import DataRef
+    from minilottery.store import ExperimentStore
+    check_writable(out, "experiment file")
+    check_writable(json_path, "--json")
+    ref = DataRef(cfg.dataset, data_dir, mirror)
+    data = ref.load()                                                  # before any file is made
+    with ExperimentStore(out, cfg.to_dict()) as store:
+        log(f"experiment file: {os.path.abspath(out)}")
+        experiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
+                   log=log, data_ref=ref).run(executor)
+        rows = summary(store)
+    report(out, log=log)
+    if json_path:
+        write_json(json_path, {"config": cfg.to_dict(), json_key: rows})
+        log(f"wrote {json_path}")
+    return rows
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the message and where to read the usage, exit code 2."""
 

@@ -6,12 +6,9 @@ rerunning the same command continues an interrupted experiment.
 import os
 
 from minilottery import config
-from minilottery.commands import (add_executor_arguments, add_io_arguments, check_writable, executor_from_args,
-                                  write_json)
-from minilottery.plan import DataRef
+from minilottery.commands import add_executor_arguments, add_io_arguments, executor_from_args, run_in_store
 from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment, summary
 from minilottery.reports.supermask import report
-from minilottery.store import ExperimentStore
 from minilottery.train import TrainConfig
 
 
@@ -23,21 +20,9 @@ def add_arguments(p):
 
 
 def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print, executor=None):
-    """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the runs."""
-    check_writable(out, "experiment file")
-    check_writable(json_path, "--json")
-    ref = DataRef(cfg.dataset, data_dir, mirror)
-    data = ref.load()                                                  # before any file is made
-    with ExperimentStore(out, cfg.to_dict()) as store:
-        log(f"experiment file: {os.path.abspath(out)}")
-        SupermaskExperiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
-                            log=log, data_ref=ref).run(executor)
-        runs = summary(store)
-    report(out, log=log)
-    if json_path:
-        write_json(json_path, {"config": cfg.to_dict(), "runs": runs})
-        log(f"wrote {json_path}")
-    return runs
+    """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the summary."""
+    return run_in_store(cfg, out, SupermaskExperiment, summary, report, "runs", data_dir, mirror, progress, json_path, log,
+                        executor)
 
 
 def run(args):
