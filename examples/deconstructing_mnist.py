@@ -20,13 +20,11 @@ of 100, and 7 rounds at 40% per round of each hidden layer and 20% of the
 output layer instead of 20% / 10% (so Pm falls to 2.9% in 7 rounds instead of
 18): each variant costs 8 runs of 2,500 iterations.
 """
-import argparse
 import os
 import sys
 
 from minilottery import config
-from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
-                                  check_writable, executor_from_args, guarded)
+from minilottery.commands import check_writable, executor_from_args, run_example
 from minilottery.lottery.deconstructing import COMPARISONS, DeconstructingConfig, run_comparisons
 from minilottery.lottery.imp import IMPConfig, check_plan
 from minilottery.plan import DataRef
@@ -41,16 +39,15 @@ OVERRIDABLE = ("trials", "rounds", "iterations", "seed")
 
 
 def main(argv=None):
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    out_help = "experiment file (default runs/deconstructing_mnist_{quick,paper}[_ONLY].h5)"
+    return run_example(__doc__, own_flags, run, out_help, argv)
+
+
+def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the paper's protocol")
     p.add_argument("--only", choices=tuple(COMPARISONS), action="append",
                    help="run only this comparison (repeatable; default: all three)")
     config.add_flags(p, IMPConfig, only=OVERRIDABLE)
-    add_backend_argument(p)
-    add_io_arguments(p, out_help="experiment file (default runs/deconstructing_mnist_{quick,paper}[_ONLY].h5)")
-    add_executor_arguments(p)
-    args = p.parse_args(argv)
-    return guarded(lambda: run(args), args.backend)
 
 
 def run(args):

@@ -31,13 +31,11 @@ and shortens:
 The runs go to one worker process per core (``--workers``); results are bitwise the same for any
 number of workers.
 """
-import argparse
 import os
 import sys
 from dataclasses import replace
 
-from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
-                                  executor_from_args, guarded)
+from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.jackpot import run_experiment
 from minilottery.lottery.jackpot_experiment import JackpotConfig
 
@@ -57,18 +55,17 @@ def make_config(model, paper, seed, pretrained=None):
 
 
 def main(argv=None):
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return run_example(__doc__, own_flags, run, "folder for the experiment files (default runs/)",
+                       argv)
+
+
+def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the released code's search and the LTH pre-training")
     p.add_argument("--no-conv2", action="store_true", help="LeNet-300-100 only")
     p.add_argument("--pretrained", default=None,
                    help="IMP experiment file of LeNet-300-100 on MNIST whose trial-0 dense run is the LeNet "
                         "pre-trained network (e.g. from examples/lenet_mnist.py; default: pre-train here)")
     p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order, scores and random masks (default 0)")
-    add_backend_argument(p)
-    add_io_arguments(p, out_help="folder for the experiment files (default runs/)")
-    add_executor_arguments(p)
-    args = p.parse_args(argv)
-    return guarded(lambda: run(args), args.backend)
 
 
 def run(args):

@@ -22,13 +22,11 @@ form a chain (each level's mask comes from the previous level's ticket), so
 the two trials, and the controls beside them, are what runs side by side.
 Results are bitwise the same for any number of workers.
 """
-import argparse
 import os
 import sys
 
 from minilottery import config
-from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
-                                  executor_from_args, guarded)
+from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.imp import run_experiment
 from minilottery.lottery.imp import IMPConfig
 
@@ -43,14 +41,13 @@ OVERRIDABLE = ("trials", "rounds", "iterations", "random_pruning", "seed")  # th
 
 
 def main(argv=None):
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return run_example(__doc__, own_flags, run, "experiment file (default runs/lenet_mnist_{quick,paper}.h5)",
+                       argv)
+
+
+def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the paper's full protocol")
     config.add_flags(p, IMPConfig, only=OVERRIDABLE)
-    add_backend_argument(p)
-    add_io_arguments(p, out_help="experiment file (default runs/lenet_mnist_{quick,paper}.h5)")
-    add_executor_arguments(p)
-    args = p.parse_args(argv)
-    return guarded(lambda: run(args), args.backend)
 
 
 def run(args):

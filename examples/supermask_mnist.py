@@ -21,12 +21,10 @@ batch size, score initialisation and evaluation, and shortens training:
   learned    10,000 iterations (45 epochs at batch 250) instead of 2,000 epochs;
   edgepopup  4 epochs (3,438 iterations at batch 64) instead of 14.
 """
-import argparse
 import os
 import sys
 
-from minilottery.commands import (Parser, add_backend_argument, add_executor_arguments, add_io_arguments,
-                                  executor_from_args, guarded)
+from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.supermask import run_experiment
 from minilottery.lottery.supermask_experiment import METHODS, SupermaskConfig
 
@@ -35,15 +33,14 @@ QUICK = {"at_init": dict(iterations=5_000), "learned": dict(iterations=10_000),
 
 
 def main(argv=None):
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return run_example(__doc__, own_flags, run, "folder for the experiment files (default runs/)",
+                       argv)
+
+
+def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the papers' protocols")
     p.add_argument("--only", choices=METHODS, action="append", help="run only this method (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and masks (default 0)")
-    add_backend_argument(p)
-    add_io_arguments(p, out_help="folder for the experiment files (default runs/)")
-    add_executor_arguments(p)
-    args = p.parse_args(argv)
-    return guarded(lambda: run(args), args.backend)
 
 
 def run(args):

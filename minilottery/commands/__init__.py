@@ -112,6 +112,18 @@ def build_parser():
     return parser
 
 
+def run_example(doc, add_own, run, out_help, argv=None):
+    """An example's command line: its own flags (``add_own(parser)``), then the backend, data,
+    output and worker flags every experiment shares; runs ``run(args)`` under :func:`guarded`."""
+    p = Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_own(p)
+    add_backend_argument(p)
+    add_io_arguments(p, out_help=out_help)
+    add_executor_arguments(p)
+    args = p.parse_args(argv)
+    return guarded(lambda: run(args), args.backend)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     return guarded(lambda: importlib.import_module(args.module).run(args), args.backend)
