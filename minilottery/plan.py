@@ -14,6 +14,7 @@ from its own seeded streams, so each run's result is bitwise the same with 1,
 (once per process, from their own data folder or mirror).
 """
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -55,14 +56,23 @@ class DataRef:
             _DATA.setdefault(self, data)
 
 
+_STARTED = None   # in a local worker: where it says which run it starts (Local names a dead worker's run)
+
+
 @dataclass
 class Job:
-    """``fn(*args)`` -> (arrays, attrs), run with single-threaded BLAS; ``fn`` is a module-level function."""
+    """``fn(*args)`` -> (arrays, attrs), run with single-threaded BLAS; ``fn`` is a module-level function.
+
+    ``name`` is the store group the result goes to (``execute`` sets it).
+    """
     fn: object
     args: tuple
     backend_name: str = field(default_factory=backend.backend_name)
+    name: str = ""
 
     def __call__(self):
+        if _STARTED is not None:
+            _STARTED.put((os.getpid(), self.name))
         if backend.backend_name() != self.backend_name:
             backend.set_backend(self.backend_name)
         with blas.single_threaded():
@@ -81,6 +91,10 @@ class Task:
 
 class Executor:
     """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes."""
+
+    def cause(self, error):
+        """The error to report for a run whose future raised ``error``."""
+        return error
 
     def __enter__(self):
         return self
@@ -108,21 +122,62 @@ class Serial(Executor):
         pass
 
 
+def _track(started):
+    """Worker initialiser: every job announces (pid, run) before it starts."""
+    global _STARTED
+    _STARTED = started
+
+
 class Local(Executor):
-    """Worker processes on this machine (spawned: no state shared with the coordinator)."""
+    """Worker processes on this machine (spawned: no state shared with the coordinator).
+
+    A worker that dies (killed, out of memory, a crash in C) breaks the whole pool, and every
+    run in flight fails alike; each job announces its run on a queue as it starts, so the
+    failure names the run whose worker died, not whichever of them is collected first.
+    """
     name = "local"
 
     def __init__(self, workers):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        ctx = multiprocessing.get_context("spawn")
         self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.started = ctx.SimpleQueue()           # written without a feeder thread: kept if the worker dies
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_track, initargs=(self.started,))
+        self.dead, self.last = None, {}            # the error once a worker died; pid -> its latest run
 
     def submit(self, job):
         return self.pool.submit(job)
 
     def wait_any(self, futures):
-        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+        done = list(wait(futures, return_when=FIRST_COMPLETED).done)
+        self._drain()                              # a few lines per finished run: the pipe never fills
+        return done
+
+    def _drain(self):
+        while not self.started.empty():
+            pid, run = self.started.get()
+            self.last[pid] = run
+
+    def cause(self, error):
+        from concurrent.futures.process import BrokenProcessPool
+        if not isinstance(error, BrokenProcessPool):
+            return error
+        if self.dead is None:                      # the pool fails every run in flight: one cause for all
+            self.dead = self._dead_worker()
+        return self.dead
+
+    def _dead_worker(self):
+        """The error naming the run(s) whose worker process died, once the pool has stopped them all."""
+        processes = dict(self.pool._processes or {})   # noqa: SLF001  pid -> Process, kept by the pool
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self._drain()
+        last = self.last
+        dead = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (0, -signal.SIGTERM)}
+        named = [f"{last[pid]} (exit code {code})" for pid, code in dead.items() if last.get(pid)]
+        what = ", ".join(named) if named else "one of the runs in flight"
+        return MiniLotteryError(f"run {what} failed: its worker process died; rerun the same command to "
+                                f"continue from the runs already saved")
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -185,7 +240,7 @@ def execute(tasks, store, executor, log=print, describe=None):
             try:
                 arrays, attrs = f.result()
             except Exception as e:             # noqa: BLE001  (raised below, after the others are saved)
-                failure = failure or (t, e)
+                failure = failure or (t, executor.cause(e))
                 continue
             store.write(t.group, arrays, attrs)
             bar.tick(t, describe(attrs) if describe else None)
@@ -202,6 +257,7 @@ def execute(tasks, store, executor, log=print, describe=None):
                 del todo[g]
                 work = t.prepare()
                 if isinstance(work, Job):
+                    work.name = g
                     f = executor.submit(work)
                     running[f] = t
                     if f.done():

@@ -1,6 +1,7 @@
 """The plan of runs: the same results serially, in worker processes and on a Dask cluster;
 a worker that dies is named and the store stays resumable."""
 import os
+import time
 
 import numpy as np
 import pytest
@@ -68,14 +69,19 @@ def _die():
     os._exit(3)                                                    # a worker killed mid-run
 
 
+def _slow(i):
+    time.sleep(0.3)
+    return _write(i)
+
+
 def test_a_dead_worker_is_named_and_the_store_resumes(tmp_path):
     path = tmp_path / "e.h5"
-    tasks = [plan.Task(f"ok/{i}", (), lambda i=i: plan.Job(_write, (i,))) for i in range(3)]
-    dying = [plan.Task("bad/run", ("ok/0",), lambda: plan.Job(_die, ()))]
+    tasks = [plan.Task(f"ok/{i}", (), lambda i=i: plan.Job(_slow if i else _write, (i,))) for i in range(3)]
+    dying = [plan.Task("bad/run", ("ok/0",), lambda: plan.Job(_die, ()))]   # dies while ok/1 or ok/2 runs
     local = plan.Local(2)
     try:
         with ExperimentStore(path, {"k": 1}) as store:
-            with pytest.raises(MiniLotteryError, match="run bad/run failed"):
+            with pytest.raises(MiniLotteryError, match=r"run bad/run \(exit code 3\) failed: its worker process died"):
                 plan.execute(tasks + dying, store, local, log=lambda *a: None)
     finally:
         local.close()
