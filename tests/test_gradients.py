@@ -236,9 +236,16 @@ def test_softmax_cross_entropy_large_logits_stable():
 
 
 # -- masks -----------------------------------------------------------------------
-def check_masked(name, layer, twin, x, mask, rng):
-    """``twin`` is the same layer unmasked with W := W ⊙ mask, for ∂L/∂W_eff."""
-    layer.set_mask(mask)
+def check_masked(name, layer, twin, x, mask, fill, rng):
+    """Gradients of a layer whose forward uses W_eff = W ⊙ m + (1 − m) ⊙ F (F = 0 when ``fill`` is None).
+
+    ``twin`` is the same layer unmasked, given W := W_eff, for ∂L/∂W_eff.
+    """
+    w_before = layer.params["W"].copy()
+    layer.set_mask(mask, fill)
+    assert layer.params["W"].tobytes() == w_before.tobytes()
+    w_eff = layer.params["W"] * mask + (0.0 if fill is None else (1.0 - mask) * fill)
+    np.testing.assert_array_equal(layer.effective_weight(), w_eff)
     y = layer.forward(x)
     upstream = rng.standard_normal(y.shape)
     dx = layer.backward(upstream.copy())
@@ -246,26 +253,41 @@ def check_masked(name, layer, twin, x, mask, rng):
     g_eff = np.array(layer.grad_effective, copy=True)
     g_b = np.array(layer.grads["b"], copy=True)
 
-    pruned = mask == 0
-    assert pruned.any() and (~pruned).any()
-    assert np.all(g_w[pruned] == 0.0), "pruned weights must get exactly zero gradient"
-    assert np.any(g_eff[pruned] != 0.0), "grad_effective must not be masked"
+    frozen = mask == 0
+    assert frozen.any() and (~frozen).any()
+    assert np.all(g_w[frozen] == 0.0), "frozen weights must get exactly zero gradient"
+    assert np.any(g_eff[frozen] != 0.0), "grad_effective must not be masked"
 
     def f():
         return layer.forward(x)
 
     check(f"{name}.dx", dx, numerical_grad(f, x, upstream))
     num_w = numerical_grad(f, layer.params["W"], upstream)
-    assert np.all(num_w[pruned] == 0.0)
+    assert np.all(num_w[frozen] == 0.0)         # W does not reach the forward where m = 0
     check(f"{name}.W", g_w, num_w)
     check(f"{name}.b", g_b, numerical_grad(f, layer.params["b"], upstream))
 
-    # grad_effective = ∂L/∂(W ⊙ mask): the gradient of an unmasked twin holding W ⊙ mask
-    twin.params["W"][...] = layer.params["W"] * mask
+    # grad_effective = ∂L/∂W_eff: the weight gradient of an unmasked twin holding W_eff
+    twin.params["W"][...] = w_eff
     twin.params["b"][...] = layer.params["b"]
     np.testing.assert_array_equal(twin.forward(x), layer.forward(x))
     check(f"{name}.grad_effective", g_eff,
           numerical_grad(lambda: twin.forward(x), twin.params["W"], upstream))
+    if fill is None:
+        return
+
+    # F enters through (1 − m) ⊙ F: ∂L/∂F = grad_effective ⊙ (1 − m), so exactly
+    # grad_effective where m = 0 and nothing where m = 1
+    f_live = np.array(fill, dtype=F64, copy=True)
+
+    def g():
+        layer.set_mask(mask, f_live)
+        return layer.forward(x)
+
+    num_f = numerical_grad(g, f_live, upstream)
+    check(f"{name}.fill", g_eff * (1.0 - mask), num_f)
+    np.testing.assert_array_equal(num_f[mask == 1], 0.0)
+    assert layer.params["W"].tobytes() == w_before.tobytes()
 
 
 def test_masked_dense_gradients():
@@ -274,7 +296,7 @@ def test_masked_dense_gradients():
     twin = Dense(6, 4, rng, dtype=F64)
     layer.params["b"][...] = rng.standard_normal(4)
     mask = (rng.random((4, 6)) < 0.5).astype(F64)
-    check_masked("Dense(masked)", layer, twin, rng.standard_normal((3, 6)), mask, rng)
+    check_masked("Dense(masked)", layer, twin, rng.standard_normal((3, 6)), mask, None, rng)
 
 
 def test_masked_conv2d_gradients():
@@ -283,7 +305,7 @@ def test_masked_conv2d_gradients():
     twin = Conv2d(2, 3, (3, 2), rng, stride=(1, 2), padding=1, dtype=F64)
     layer.params["b"][...] = rng.standard_normal(3)
     mask = (rng.random((3, 2, 3, 2)) < 0.5).astype(F64)
-    check_masked("Conv2d(masked)", layer, twin, rng.standard_normal((2, 2, 5, 5)), mask, rng)
+    check_masked("Conv2d(masked)", layer, twin, rng.standard_normal((2, 2, 5, 5)), mask, None, rng)
 
 
 def test_set_mask_copies_and_checks_shape():
@@ -324,58 +346,6 @@ def test_set_mask_never_changes_w():
 
 
 # -- masks with a frozen fill F ---------------------------------------------------------
-def check_filled(name, layer, twin, x, mask, fill, rng):
-    """Gradients of a layer whose forward uses W_eff = W ⊙ m + (1 − m) ⊙ F.
-
-    ``twin`` is the same layer unmasked, given W := W_eff, for ∂L/∂W_eff.
-    """
-    w_before = layer.params["W"].copy()
-    layer.set_mask(mask, fill)
-    assert layer.params["W"].tobytes() == w_before.tobytes()
-    w_eff = layer.params["W"] * mask + (1.0 - mask) * fill
-    np.testing.assert_array_equal(layer.effective_weight(), w_eff)
-    y = layer.forward(x)
-    upstream = rng.standard_normal(y.shape)
-    dx = layer.backward(upstream.copy())
-    g_w = np.array(layer.grads["W"], copy=True)
-    g_eff = np.array(layer.grad_effective, copy=True)
-    g_b = np.array(layer.grads["b"], copy=True)
-
-    frozen = mask == 0
-    assert frozen.any() and (~frozen).any()
-    assert np.all(g_w[frozen] == 0.0), "frozen weights must get exactly zero gradient"
-    assert np.any(g_eff[frozen] != 0.0), "grad_effective must not be masked"
-
-    def f():
-        return layer.forward(x)
-
-    check(f"{name}.dx", dx, numerical_grad(f, x, upstream))
-    num_w = numerical_grad(f, layer.params["W"], upstream)
-    assert np.all(num_w[frozen] == 0.0)         # W does not reach the forward where m = 0
-    check(f"{name}.W", g_w, num_w)
-    check(f"{name}.b", g_b, numerical_grad(f, layer.params["b"], upstream))
-
-    # grad_effective = ∂L/∂W_eff: the weight gradient of an unmasked twin holding W_eff
-    twin.params["W"][...] = w_eff
-    twin.params["b"][...] = layer.params["b"]
-    np.testing.assert_array_equal(twin.forward(x), layer.forward(x))
-    check(f"{name}.grad_effective", g_eff,
-          numerical_grad(lambda: twin.forward(x), twin.params["W"], upstream))
-
-    # F enters through (1 − m) ⊙ F: ∂L/∂F = grad_effective ⊙ (1 − m), so exactly
-    # grad_effective where m = 0 and nothing where m = 1
-    f_live = np.array(fill, dtype=F64, copy=True)
-
-    def g():
-        layer.set_mask(mask, f_live)
-        return layer.forward(x)
-
-    num_f = numerical_grad(g, f_live, upstream)
-    check(f"{name}.fill", g_eff * (1.0 - mask), num_f)
-    np.testing.assert_array_equal(num_f[mask == 1], 0.0)
-    assert layer.params["W"].tobytes() == w_before.tobytes()
-
-
 MASK_KINDS = {
     "binary": lambda rng, shape: (rng.random(shape) < 0.5).astype(F64),
     "multiplier": lambda rng, shape: rng.choice([0.0, 0.25, 0.7, 1.0, 1.5], size=shape),
@@ -390,7 +360,7 @@ def test_filled_dense_gradients(mask_kind):
     layer.params["b"][...] = rng.standard_normal(4)
     mask = MASK_KINDS[mask_kind](rng, (4, 6))
     fill = rng.standard_normal((4, 6))
-    check_filled(f"Dense(filled, {mask_kind})", layer, twin, rng.standard_normal((3, 6)), mask, fill, rng)
+    check_masked(f"Dense(filled, {mask_kind})", layer, twin, rng.standard_normal((3, 6)), mask, fill, rng)
 
 
 @pytest.mark.parametrize("mask_kind", MASK_KINDS)
@@ -401,7 +371,7 @@ def test_filled_conv2d_gradients(mask_kind):
     layer.params["b"][...] = rng.standard_normal(3)
     mask = MASK_KINDS[mask_kind](rng, (3, 2, 3, 2))
     fill = rng.standard_normal((3, 2, 3, 2))
-    check_filled(f"Conv2d(filled, {mask_kind})", layer, twin, rng.standard_normal((2, 2, 5, 5)),
+    check_masked(f"Conv2d(filled, {mask_kind})", layer, twin, rng.standard_normal((2, 2, 5, 5)),
                  mask, fill, rng)
 
 
