@@ -1,26 +1,6 @@
 """HDF5 experiment stores: a small index plus one file per written group; locked, checksummed, crash-safe.
 
-On-disk layout of the experiment ``PATH`` (here ``runs/x.h5``)::
-
-    runs/x.h5               the index, small; ``h5py.File("runs/x.h5")`` opens and walks the whole experiment
-      / attrs format        "minilottery-experiment-2"
-              config        the configuration as JSON (sorted keys)
-              completed     True once every run is written (absent before)
-      trials/00/levels/001  plain groups: the path down to each written group
-      trials/00/theta0      a written group: an HDF5 external link to ("x.h5.d/trials~00~theta0.h5", "/"),
-                            relative to the index's folder (it resolves from any working directory)
-    runs/x.h5.d/            one HDF5 file per written group, named after the group with "/" as "~"
-      trials~00~levels~001~ticket.h5
-        / attrs             the group's attrs (scalars, strings), then ``completed`` = True, last
-        weights/fc1.W       nested dicts are groups, arrays are datasets with their dtype and shape
-                            (bool as h5py's bool enum), one chunk each with a fletcher32 checksum;
-                            a 0-d array is stored with shape (1,) and the dataset attr ``scalar`` = True;
-                            an empty array is stored unchunked (it has no bytes to checksum)
-    runs/x.h5.lock          while a writer holds the experiment: "pid P on host H since T"
-
-Every HDF5 file is in the 1.10 format (HDF5 >= 1.10 reads it), whose metadata carries checksums too.
-Move or rename the index and its folder together (the links name the folder). ``f["trials/00/theta0"]``
-follows a link; h5py's ``visit``/``visititems`` do not (HDF5 walks one file), so walk by name.
+The files and their fields are described in ``h5file.py``.
 
 A write makes the group's file under a fresh temporary name (``.NAME.XXXXXXXX.tmp``),
 fsyncs it, renames it into place and fsyncs the folder; then it rewrites the index
@@ -45,30 +25,18 @@ import re
 import threading
 
 import h5py
-import numpy as np
 
+from minilottery import h5file
 from minilottery.errors import StoreError
-from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir, replace_durably
+from minilottery.h5file import FORMAT, one_line, write_file
+from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir
 
-FORMAT = "minilottery-experiment-2"
-LIBVER = ("v110", "v110")
 _HELD = {}          # realpath -> _Shared: this process's writable stores, one lock and index per file
 
 
 def _diff(old, new):
     keys = sorted(set(old) | set(new))
     return ", ".join(f"{k}: file has {old.get(k)!r}, asked {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
-
-
-def _line(e):
-    return " ".join(str(e).split())
-
-
-def _write_h5(final, fill):
-    def write(tmp):
-        with h5py.File(tmp, "w", libver=LIBVER) as f:
-            fill(f)
-    return replace_durably(final, write)
 
 
 class _Shared:
@@ -80,36 +48,6 @@ class _Shared:
         self.pid, self.count, self.mutex = os.getpid(), 1, threading.RLock()
 
 
-def _load_index(path):
-    """The index at ``path``, validated; StoreError for anything else."""
-    if os.path.isdir(path):
-        raise StoreError(f"{path} is a directory, not an experiment file: give the path of a .h5 file")
-    if not os.path.exists(path):
-        raise StoreError(f"{path} does not exist: check the path, or run the experiment to create it")
-    try:
-        with h5py.File(path, "r") as f:
-            fmt, runs = f.attrs.get("format"), {}
-            if isinstance(fmt, str) and fmt.startswith("minilottery-experiment-") and fmt != FORMAT:
-                raise StoreError(f"{path} was written by an older version of minilottery (format {fmt}); "
-                                 f"read it with that version, or rerun the experiment into a new file")
-            if fmt != FORMAT or "config" not in f.attrs:
-                raise StoreError(f"{path} is an HDF5 file but not a minilottery experiment (format {fmt!r}): "
-                                 f"choose another output file")
-
-            def walk(g, prefix):
-                for name in g:
-                    link = g.get(name, getlink=True)
-                    if isinstance(link, h5py.ExternalLink):
-                        runs[prefix + name] = link.filename
-                    elif isinstance(link, h5py.HardLink) and g.get(name, getclass=True) is h5py.Group:
-                        walk(g[name], prefix + name + "/")
-            walk(f, "")
-            return _Shared(str(f.attrs["config"]), runs, bool(f.attrs.get("completed", False)))
-    except OSError as e:
-        raise StoreError(f"{path} is not a readable HDF5 experiment file ({_line(e)}); it may be "
-                         f"truncated or corrupt: move it away and rerun to start afresh") from None
-
-
 class ExperimentStore:
     def __init__(self, path, config=None, *, readonly=False):
         """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent, and lock it; refuses
@@ -118,7 +56,7 @@ class ExperimentStore:
         self.path, self.readonly, self.closed, self.bytes_written = os.fspath(path), readonly, False, 0
         self._key, self._folder = os.path.realpath(self.path), os.path.dirname(os.path.abspath(self.path))
         if readonly:
-            self._sh = _load_index(self.path)
+            self._sh = _Shared(*h5file.read_index(self.path))
             if config is not None:
                 self._check_config(self._sh, config)
             self.config = self._sh.config
@@ -142,7 +80,7 @@ class ExperimentStore:
     @staticmethod
     def read_config(path):
         """The configuration dict stored in an experiment file (validating the file)."""
-        return _load_index(os.fspath(path)).config
+        return json.loads(h5file.read_index(os.fspath(path))[0])
 
     def _check_config(self, sh, config):
         if sh.config != json.loads(json.dumps(config)):
@@ -160,10 +98,11 @@ class ExperimentStore:
             raise StoreError(f"{self.path} is in use by {e.holder} (lock {lock.path}): wait for that run to "
                              f"finish or stop it; reports can open the file read-only meanwhile") from None
         except OSError as e:
-            raise StoreError(f"{self.path} cannot be locked ({_line(e)}): choose a writable output path") from None
+            raise StoreError(f"{self.path} cannot be locked ({one_line(e)}): choose a writable output path") from None
         try:
             fresh = not os.path.exists(self.path)
-            sh = _Shared(json.dumps(self.config, sort_keys=True), {}, False) if fresh else _load_index(self.path)
+            index = (json.dumps(self.config, sort_keys=True), {}, False) if fresh else h5file.read_index(self.path)
+            sh = _Shared(*index)
             self._check_config(sh, self.config)
             self._clean(sh, fresh)
             self._sh, sh.lock = sh, lock
@@ -208,7 +147,7 @@ class ExperimentStore:
                 return what(f)
         except (OSError, KeyError, ValueError, RuntimeError) as e:
             raise StoreError(f"{path}: group {group} is {'corrupt' if os.path.exists(path) else 'missing'} "
-                             f"({_line(e)}): its data cannot be trusted; restore the file from a backup, "
+                             f"({one_line(e)}): its data cannot be trusted; restore the file from a backup, "
                              f"or rerun the experiment into a new file") from None
 
     def done(self, group):
@@ -220,7 +159,7 @@ class ExperimentStore:
         group = _norm(group)
         if group not in self._sh.runs:
             raise StoreError(f"{self.path}: group {group} is missing or incomplete: run the experiment to write it")
-        return self._in_run(group, lambda f: (_read_group(f), dict(f.attrs)))
+        return self._in_run(group, lambda f: (h5file.read_arrays(f), dict(f.attrs)))
 
     def attrs(self, group):
         """Attributes of a group, without reading its arrays ({} for a group on the way to written ones)."""
@@ -259,7 +198,7 @@ class ExperimentStore:
         runs, name = self.path + ".d", group.replace("/", "~") + ".h5"
 
         def fill(f):
-            _write_group(f, arrays)
+            h5file.write_arrays(f, arrays)
             for k, v in (attrs or {}).items():
                 f.attrs[k] = v
             f.attrs["completed"] = True          # last: marks the group whole
@@ -268,13 +207,13 @@ class ExperimentStore:
                 if not os.path.isdir(runs):
                     os.mkdir(runs)
                     fsync_dir(self._folder)
-                self.bytes_written += _write_h5(os.path.join(runs, name), fill)
+                self.bytes_written += write_file(os.path.join(runs, name), fill)
                 target = os.path.basename(runs) + "/" + name
                 if self._sh.runs.get(group) != target:         # else the index links it already
                     self._sh.runs[group] = target
                     self._write_index()
             except (OSError, TypeError, ValueError) as e:
-                raise StoreError(f"{self.path}: writing group {group} failed ({_line(e)}); the groups "
+                raise StoreError(f"{self.path}: writing group {group} failed ({one_line(e)}); the groups "
                                  f"written before are kept: fix the cause and rerun") from None
 
     def mark_complete(self):
@@ -299,7 +238,7 @@ class ExperimentStore:
                 f.attrs["completed"] = True
             for g, target in sorted(sh.runs.items()):
                 f[g] = h5py.ExternalLink(target, "/")
-        self.bytes_written += _write_h5(self.path, fill)
+        self.bytes_written += write_file(self.path, fill)
 
     # -- lifetime --------------------------------------------------------------
     def close(self):
@@ -331,27 +270,3 @@ def _norm(group):
     return str(group).strip("/")
 
 
-def _write_group(g, arrays):
-    for name, v in arrays.items():
-        if isinstance(v, dict):
-            _write_group(g.create_group(name), v)
-            continue
-        a = np.asarray(v)
-        if a.dtype.kind not in "biufc":
-            raise TypeError(f"array {name} has dtype {a.dtype}; only numeric and bool arrays are stored")
-        if a.size == 0:
-            g.create_dataset(name, data=a)
-        else:
-            d = g.create_dataset(name, data=a.reshape(a.shape or (1,)), chunks=a.shape or (1,), fletcher32=True)
-            if a.ndim == 0:
-                d.attrs["scalar"] = True
-
-
-def _read_group(g):
-    out = {}
-    for k, v in g.items():
-        if isinstance(v, h5py.Group):
-            out[k] = _read_group(v)
-        else:
-            out[k] = v[()].reshape(()) if v.attrs.get("scalar", False) else v[()]
-    return out

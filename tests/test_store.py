@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from minilottery import store as store_mod
+from minilottery import h5file, store as store_mod
 from minilottery.store import FORMAT, ExperimentStore, StoreError
 
 
@@ -107,7 +107,7 @@ def test_crash_during_write_leaves_previous_state(tmp_path, monkeypatch):
         g.create_dataset("partial", data=np.arange(2))
         raise KeyboardInterrupt                                  # Ctrl-C mid-write
 
-    monkeypatch.setattr(store_mod, "_write_group", boom)
+    monkeypatch.setattr(h5file, "write_arrays", boom)
     with pytest.raises(KeyboardInterrupt):
         s.write("second", {"a": np.arange(3)})
     monkeypatch.undo()

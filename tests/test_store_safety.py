@@ -38,15 +38,15 @@ HOLDER = """
 # a writer that dies (SIGKILL) in the middle of writing the group named argv[2], after the others
 KILLED_MID_WRITE = """
     import os, signal, sys, numpy as np
-    from minilottery import store
-    real = store._write_group
+    from minilottery import h5file, store
+    real = h5file.write_arrays
     def dying(g, arrays):
         if os.path.basename(g.file.filename).startswith("." + sys.argv[2].replace("/", "~") + ".h5."):
             g.create_dataset("partial", data=np.arange(1000))
             g.file.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         real(g, arrays)
-    store._write_group = dying
+    h5file.write_arrays = dying
     s = store.ExperimentStore(sys.argv[1], {"experiment": "A"})
     for g in sys.argv[3:]:
         s.write(g, {"w": np.full(10, 7.0)}, {"kind": "old"})

@@ -28,7 +28,6 @@ def test_conv6_experiment_writes_at_most_twice_what_it_keeps(tmp_path):
     curves = {"iteration": np.arange(0, 30000, 100), "val_loss": rng.random(300), "test_acc": rng.random(300)}
     path = tmp_path / "conv6.h5"
     wchar0 = _written_by_process()
-    sizes = []                                  # each written group's file, in order (for the old design's figure)
     with ExperimentStore(path, {"model": "conv6"}) as s:
         s.write("trials/00/theta0", weights)
         for level in range(20):                 # 1 trial x 20 runs, a bool mask for each pruned level
