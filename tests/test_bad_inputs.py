@@ -44,6 +44,7 @@ def _one_line_error(capsys, *fragments):
     (["train", "--seed", "-3"], ["--seed must be at least 0"]),
     (["supermask", "--method", "learned", "--weights", "kaiming"], ["do not apply to learned"]),
     (["supermask", "--method", "edgepopup", "--keep", "0"], ["--keep fractions must be in (0, 1]"]),
+    (["supermask", "--method", "learned", "--keep", "0.5"], ["--keep [0.5] does not apply to learned"]),
 ])
 def test_bad_option_is_one_line_and_makes_no_file(argv, fragments, tmp_path, capsys, mirror):
     out = tmp_path / "x.h5"

@@ -121,6 +121,19 @@ def test_late_resetting_rewinds_to_iteration_k(tmp_path):
     assert not np.array_equal(dense["snapshot"]["fc1.W"], theta0["fc1.W"])
 
 
+def test_late_resetting_freezes_pruned_weights_at_theta_k(tmp_path):
+    """Under late resetting, mask-1 and mask-0 both work from θk: freeze_init freezes at θk, not θ0."""
+    path = tmp_path / "e.h5"
+    _experiment(path, tiny_mnist(), rounds=1, trials=1, reinit=0, random_pruning=False, rewind_iteration=10,
+                mask0="freeze_init").run()
+    s = ExperimentStore.open_readonly(path)
+    theta_k = s.read(layout.run(0, 0, "ticket"))[0]["snapshot"]
+    ticket = s.read(layout.run(0, 1, "ticket"))[0]
+    mask = s.read(layout.run(0, 1, "mask"))[0]["fc1.W"]
+    assert not mask.all()
+    np.testing.assert_array_equal(ticket["fill"]["fc1.W"][~mask], theta_k["fc1.W"][~mask])
+
+
 def test_oneshot_prunes_from_dense_to_the_iterative_fractions(tmp_path):
     path = tmp_path / "e.h5"
     _experiment(path, tiny_mnist(), rounds=2, trials=1, reinit=0, random_pruning=False, oneshot=True).run()

@@ -14,8 +14,9 @@ with F = fill (None means F = 0); start' is the trainable start, exactly +0.0 at
 pruned positions. fill is 0 at kept positions. Only positions pruned *now*
 (prev_mask 1, mask 0) get a fill from the rule; positions pruned at an earlier
 level (prev_mask 0) keep prev_fill (0 where prev_fill is None); prev_mask None
-means the layer was dense before. w0 is θ0, the value a weight started training
-from: variant1/2 compare |w_f| against |w0|.
+means the layer was dense before. w0 is the reset point, the value a weight
+restarts training from (θ0, or θk under late resetting, as for mask-1):
+variant1/2 compare |w_f| against |w0|, and freeze at w0.
 The paper's code names freeze_init_zero_mask / freeze_init_zero_all are
 accepted for variant1 / variant2 (``CODE_NAMES``).
 

@@ -197,13 +197,14 @@ class Experiment:
 
     def ticket_start(self, t, level, theta, mask, rng):
         """(start weights, fills) of a level's ticket: the mask-1 action on the kept weights, then
-        the mask-0 action on the pruned ones (w_final from the source level's ticket)."""
+        the mask-0 action on the pruned ones (w_final from the source level's ticket). Both work
+        from ``theta``, the reset point: θ0, or θk under late resetting (so freeze_init freezes at θk)."""
         cfg, src = self.cfg, self.source_level(level)
         src_run = self.read(t, src, "ticket")
         starts = mask1_start(cfg.mask1, self.weights_only(theta), mask, rng)
         prev_mask = None if cfg.oneshot or src == 0 else self.read_mask(t, src)
         prev_fill = None if cfg.oneshot else src_run.get("fill")
-        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(self.read(t, name="theta0")),
+        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(theta),   # θ0, or θk: as mask-1
                                     self.weights_only(src_run["weights"]), mask, prev_mask, prev_fill)
         return {**theta, **starts}, {k: f for k, f in fills.items() if f is not None}
 

@@ -73,6 +73,9 @@ class SupermaskConfig:
         bad = [w for w in self.weights if w not in WEIGHTS[self.method]]
         if bad:
             raise ConfigError(f"--weights {bad} do not apply to {self.method}; choose from {WEIGHTS[self.method]}")
+        if self.method == "learned" and self.keep:
+            raise ConfigError(f"--keep {list(self.keep)} does not apply to learned: its density is learned "
+                              f"(steer it with --score-init)")
         if any(not 0.0 < k <= 1.0 for k in self.keep):
             raise ConfigError(f"--keep fractions must be in (0, 1], got {list(self.keep)}")
         if len({fraction_name(k) for k in self.keep}) != len(self.keep) or len(set(self.weights)) != len(self.weights):
