@@ -1,6 +1,6 @@
 """The Lottery Ticket Hypothesis on MNIST, in one command.
 
-    python examples/lenet_mnist.py            # quick protocol, about 15 minutes on 2 CPU cores
+    python examples/lenet_mnist.py            # quick protocol, about 18 minutes on 2 CPU cores
     python examples/lenet_mnist.py --paper    # the paper's protocol (hours)
 
 Iterative magnitude pruning of LeNet-300-100 (20% of each hidden layer and 10%
