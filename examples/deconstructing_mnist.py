@@ -1,6 +1,6 @@
 """Deconstructing Lottery Tickets on MNIST: the paper's three comparisons, in one command.
 
-    python examples/deconstructing_mnist.py                 # quick protocol, about 20 minutes on 2 CPU cores
+    python examples/deconstructing_mnist.py                 # quick protocol, about 13 minutes on 2 CPU cores
     python examples/deconstructing_mnist.py --only mask0    # one comparison
     python examples/deconstructing_mnist.py --paper         # the paper's protocol (days on a CPU)
 
