@@ -1,6 +1,6 @@
 """Supermasks on MNIST: masks alone, over weights that never train, in one command.
 
-    python examples/supermask_mnist.py             # quick protocol, about 20 minutes on 2 CPU cores
+    python examples/supermask_mnist.py             # quick protocol, about 3 minutes on 2 CPU cores
     python examples/supermask_mnist.py --paper     # the papers' protocols (days on a CPU)
     python examples/supermask_mnist.py --only learned
 
