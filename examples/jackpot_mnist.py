@@ -1,7 +1,7 @@
 """Lottery Jackpots on MNIST: masks found in a pre-trained network without training a weight.
 
-    python examples/jackpot_mnist.py              # quick protocol, about 20 minutes on 2 CPU cores
-    python examples/jackpot_mnist.py --no-conv2   # LeNet-300-100 only (a few minutes)
+    python examples/jackpot_mnist.py              # quick protocol, about 11 minutes on 2 CPU cores
+    python examples/jackpot_mnist.py --no-conv2   # LeNet-300-100 only (about 4 minutes)
     python examples/jackpot_mnist.py --paper      # the released code's search, the LTH pre-training (hours)
 
 Two experiments, each an experiment file of its own:
