@@ -179,12 +179,16 @@ def test_search_starts_exactly_at_the_magnitude_pruned_network():
         assert set(np.unique(s)) == {np.float32(0.99), np.float32(1.0)}
 
 
-def test_score_gradient_is_straight_through_and_masks_follow_the_rule_after_every_step():
-    model = mlp(1)
+def half_jackpot(seed):
+    """(model, its 50% budgets, a Jackpot over it at those budgets, a batch x, its labels y)."""
+    model = mlp(seed)
     b = layer_budgets(model.get_weights(), 0.5, kinds=model.weight_kinds())
-    net = Jackpot(model, b)
-    rng = np.random.default_rng(2)
-    x, y = rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
+    rng = np.random.default_rng(seed + 1)
+    return model, b, Jackpot(model, b), rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
+
+
+def test_score_gradient_is_straight_through_and_masks_follow_the_rule_after_every_step():
+    model, b, net, x, y = half_jackpot(1)
     _, d = softmax_cross_entropy(net.forward(x, train=True), y)
     net.backward(d, input_grad=True)
     fixed = {k: m.copy() for k, m in net.masks_now.items()}
@@ -237,11 +241,7 @@ def test_weights_and_biases_bitwise_unchanged_and_counts_fixed_after_a_search():
 
 
 def test_snapshot_holds_the_masks_and_restores_them():
-    model = mlp(3)
-    b = layer_budgets(model.get_weights(), 0.5, kinds=model.weight_kinds())
-    net = Jackpot(model, b)
-    rng = np.random.default_rng(4)
-    x, y = rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
+    model, b, net, x, y = half_jackpot(3)
     opt = Momentum(net.params(), 0.5)
     snap = net.get_weights()
     for _ in range(10):
