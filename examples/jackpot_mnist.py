@@ -1,6 +1,6 @@
 """Lottery Jackpots on MNIST: masks found in a pre-trained network without training a weight.
 
-    python examples/jackpot_mnist.py              # quick protocol, about 11 minutes on 2 CPU cores
+    python examples/jackpot_mnist.py              # quick protocol, about 23 minutes on 2 CPU cores
     python examples/jackpot_mnist.py --no-conv2   # LeNet-300-100 only (about 4 minutes)
     python examples/jackpot_mnist.py --paper      # the released code's search, the LTH pre-training (hours)
 
@@ -25,9 +25,9 @@ and shortens:
           256, evaluated once per epoch) and fine-tuning (as many iterations) are the full ones.
   Conv-2  a Conv-2 step at batch 256 takes about 1 s on one core here (``python -m minilottery
           bench --cases conv2 --batch 256``) and one evaluation of the 15,000 validation and test
-          images about 20 s, so: pre-training 600 iterations instead of 20,000 (evaluated at 300
-          and 600); the search and fine-tuning 100 iterations instead of 6,446 (under half an
-          epoch), evaluated every 25. Its numbers show the pipeline on a conv net, not the paper's.
+          images about 20 s, so: pre-training 2,000 iterations instead of 20,000, evaluated every
+          500; the search and fine-tuning 600 iterations instead of 6,446 (2.8 epochs of the
+          search's batches), evaluated every 150. A short search, not the paper's.
 The runs go to one worker process per core (``--workers``); results are bitwise the same for any
 number of workers.
 """
@@ -42,8 +42,8 @@ from minilottery.lottery.jackpot_experiment import JackpotConfig
 SPARSITIES = {"lenet_300_100": (0.9, 0.95, 0.98), "conv2": (0.9,)}
 # Shortened protocol: the defaults of JackpotConfig.paper except these TrainConfig fields.
 QUICK = {"lenet_300_100": dict(pretrain=dict(iterations=5_000)),
-         "conv2": dict(pretrain=dict(iterations=600, eval_every=300), search=dict(iterations=100, eval_every=25),
-                       finetune=dict(iterations=100, eval_every=25))}
+         "conv2": dict(pretrain=dict(iterations=2_000, eval_every=500), search=dict(iterations=600, eval_every=150),
+                       finetune=dict(iterations=600, eval_every=150))}
 
 
 def make_config(model, paper, seed, pretrained=None):
