@@ -7,6 +7,11 @@ stderr and exits with code 2; anything else is a bug and keeps its traceback.
 """
 
 
+def one_line(e):
+    """An error's message on one line (HDF5 and OS errors span several)."""
+    return " ".join(str(e).split())
+
+
 class MiniLotteryError(Exception):
     """Base of every expected failure."""
 

@@ -27,15 +27,11 @@ import os
 import h5py
 import numpy as np
 
-from minilottery.errors import StoreError
+from minilottery.errors import StoreError, one_line
 from minilottery.lock import replace_durably
 
 FORMAT = "minilottery-experiment-2"
 LIBVER = ("v110", "v110")
-
-
-def one_line(e):
-    return " ".join(str(e).split())
 
 
 def write_file(final, fill):

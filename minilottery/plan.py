@@ -172,9 +172,8 @@ class Local(Executor):
         processes = dict(self.pool._processes or {})   # noqa: SLF001  pid -> Process, kept by the pool
         self.pool.shutdown(wait=True, cancel_futures=True)
         self._drain()
-        last = self.last
         dead = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (0, -signal.SIGTERM)}
-        named = [f"{last[pid]} (exit code {code})" for pid, code in dead.items() if last.get(pid)]
+        named = [f"{self.last[pid]} (exit code {code})" for pid, code in dead.items() if self.last.get(pid)]
         what = ", ".join(named) if named else "one of the runs in flight"
         return MiniLotteryError(f"run {what} failed: its worker process died; rerun the same command to "
                                 f"continue from the runs already saved")

@@ -27,8 +27,8 @@ import threading
 import h5py
 
 from minilottery import h5file
-from minilottery.errors import StoreError
-from minilottery.h5file import FORMAT, one_line, write_file
+from minilottery.errors import StoreError, one_line
+from minilottery.h5file import FORMAT, write_file
 from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir
 
 _HELD = {}          # realpath -> _Shared: this process's writable stores, one lock and index per file
@@ -47,6 +47,11 @@ class _Shared:
         self.config = json.loads(config_json)
         self.pid, self.count, self.mutex = os.getpid(), 1, threading.RLock()
 
+    @classmethod
+    def read(cls, path):
+        """What the index at ``path`` holds (StoreError if it is not an experiment's index)."""
+        return cls(*h5file.read_index(path))
+
 
 class ExperimentStore:
     def __init__(self, path, config=None, *, readonly=False):
@@ -56,7 +61,7 @@ class ExperimentStore:
         self.path, self.readonly, self.closed, self.bytes_written = os.fspath(path), readonly, False, 0
         self._key, self._folder = os.path.realpath(self.path), os.path.dirname(os.path.abspath(self.path))
         if readonly:
-            self._sh = _Shared(*h5file.read_index(self.path))
+            self._sh = _Shared.read(self.path)
             if config is not None:
                 self._check_config(self._sh, config)
             self.config = self._sh.config
@@ -101,8 +106,7 @@ class ExperimentStore:
             raise StoreError(f"{self.path} cannot be locked ({one_line(e)}): choose a writable output path") from None
         try:
             fresh = not os.path.exists(self.path)
-            index = (json.dumps(self.config, sort_keys=True), {}, False) if fresh else h5file.read_index(self.path)
-            sh = _Shared(*index)
+            sh = _Shared(json.dumps(self.config, sort_keys=True), {}, False) if fresh else _Shared.read(self.path)
             self._check_config(sh, self.config)
             self._clean(sh, fresh)
             self._sh, sh.lock = sh, lock

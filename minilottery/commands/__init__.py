@@ -13,7 +13,7 @@ import os
 import sys
 
 from minilottery import backend, lock
-from minilottery.errors import ConfigError, MiniLotteryError
+from minilottery.errors import ConfigError, MiniLotteryError, one_line
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -138,5 +138,5 @@ def guarded(job, backend_name=None):
         print("\ninterrupted; rerun the same command to continue where it stopped", file=sys.stderr)
         return 130
     except (MiniLotteryError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
