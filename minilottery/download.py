@@ -12,8 +12,11 @@ Where files come from
 
 Where files go
     ``{data_dir}/{dataset}/``, where ``data_dir`` is the ``data_dir=`` argument,
-    else the environment variable ``MINILOTTERY_DATA``, else ``./datasets``
-    (relative to the current working directory).
+    else the environment variable ``MINILOTTERY_DATA``, else :func:`default_root`:
+    the checkout's ``datasets/`` when minilottery runs from a source checkout,
+    otherwise a per-user cache folder (``$XDG_CACHE_HOME/minilottery``,
+    ``~/.cache/minilottery``; ``%LOCALAPPDATA%\\minilottery`` on Windows). Never
+    the current directory: a script run from anywhere finds the same files.
 
 How
     Every source, a local mirror folder included, is read through
@@ -43,10 +46,25 @@ CHUNK = 1 << 20    # bytes per read while copying and hashing
 
 
 
+def default_root():
+    """The data folder when none is set: the checkout's ``datasets/``, else a per-user cache folder."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "datasets" / "README.md").is_file():
+        return checkout / "datasets"
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "minilottery"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "minilottery"
+
+
+def data_root(data_dir=None):
+    """The data folder: ``data_dir``, else ``$MINILOTTERY_DATA``, else :func:`default_root`."""
+    root = data_dir if data_dir is not None else (os.environ.get(ENV_DATA) or default_root())
+    return Path(root).expanduser()
+
+
 def data_folder(dataset, data_dir=None):
-    """``{data_dir}/{dataset}`` (created if needed); see the module docstring for the default."""
-    root = data_dir if data_dir is not None else (os.environ.get(ENV_DATA) or "datasets")
-    folder = Path(root).expanduser() / dataset
+    """``{data_root(data_dir)}/{dataset}`` (created if needed)."""
+    folder = data_root(data_dir) / dataset
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -116,14 +134,22 @@ def ensure(folder, filename, urls, check):
             os.replace(tmp, dest)
             return result
         except Exception as e:  # any failure of this source: note it, try the next one
-            errors.append(f"  {url}: {e}")
+            errors.append(f"{url} ({_short(e)})")
         finally:  # also on KeyboardInterrupt: never leave a partial file behind
             if os.path.exists(tmp):
                 os.remove(tmp)
+    name = f"{Path(folder).name}/{filename}"
     raise DatasetError(
-        f"could not get {dest}; every source failed:\n" + "\n".join(errors) + "\n"
-        f"Check the network, or the mirror ({ENV_MIRROR} or mirror=: a base folder or URL "
-        f"that holds {Path(folder).name}/{filename}), or put a good copy of the file at {dest}.")
+        f"could not get {name}: set {ENV_MIRROR} (or --mirror) to a folder or URL holding it, "
+        f"or put the file in {folder}; tried {'; '.join(errors)}")
+
+
+def _short(e):
+    """A source's failure in a few words: an OS error's reason without the path it repeats."""
+    e = getattr(e, "reason", None) or e                # urllib wraps the OS error
+    if isinstance(e, DatasetError):
+        return " ".join(str(e).split())                # a checksum mismatch says expected and found
+    return getattr(e, "strerror", None) or " ".join(str(e).split()) or type(e).__name__
 
 
 def read_tar_members(archive, wanted):

@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ def test_wrong_checksum_names_file_expected_and_actual(tiny_mnist, tmp_path):
 def test_wrong_checksum_download_is_not_kept(tiny_mnist, tmp_path, monkeypatch):
     mirror, _ = tiny_mnist
     monkeypatch.setitem(data.SHA256["mnist"], "train-images-idx3-ubyte.gz", "0" * 64)
-    with pytest.raises(DatasetError, match=r"(?s)expected 0{64}.*mirror"):
+    with pytest.raises(DatasetError, match=r"(?s)MINILOTTERY_MIRROR.*expected 0{64}"):
         load_dataset("mnist", data_dir=tmp_path, mirror=mirror)
     assert leftovers(tmp_path / "mnist") == []
 
@@ -381,3 +382,31 @@ def test_iterate_eval_in_order_with_partial_last_batch():
     np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), x)
     np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y)
     assert got[0][0].dtype == np.float32
+
+
+def test_default_data_folder_is_the_checkout_or_a_user_cache_never_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("MINILOTTERY_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    checkout = Path(download.__file__).resolve().parents[1]
+    assert download.data_root() == checkout / "datasets"             # running from this checkout
+    installed = tmp_path / "site-packages" / "minilottery" / "download.py"
+    monkeypatch.setattr(download, "__file__", str(installed))         # an installed copy: no checkout beside it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert download.data_root() == tmp_path / "cache" / "minilottery"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert download.data_root() == tmp_path / "home" / ".cache" / "minilottery"
+    monkeypatch.setenv("MINILOTTERY_DATA", str(tmp_path / "env"))   # the setting still wins
+    assert download.data_root() == tmp_path / "env"
+    assert download.data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert not (tmp_path / "datasets").exists()
+
+
+def test_dataset_error_leads_with_the_mirror_fix_and_is_short(tiny_mnist, tmp_path):
+    mirror, _ = tiny_mnist
+    (mirror / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", data_dir=tmp_path, mirror=mirror)
+    msg = str(e.value)
+    assert msg.startswith("could not get mnist/t10k-labels-idx1-ubyte.gz: set MINILOTTERY_MIRROR")
+    assert "\n" not in msg and len(msg) < 400, msg

@@ -38,10 +38,23 @@ def add_io_arguments(p, out_help=None, json_help=None):
     if json_help:
         p.add_argument("--json", default=None, help=json_help)
     p.add_argument("--data-dir", default=None,
-                   help="where datasets are kept (default $MINILOTTERY_DATA or ./datasets)")
+                   help=f"where datasets are kept (default: $MINILOTTERY_DATA, else {data_root_shown()})")
     p.add_argument("--mirror", default=None,
                    help="folder or URL holding mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def data_root_shown():
+    """The default data folder as --help shows it (the user's home as ~)."""
+    from minilottery.download import default_root
+    root, home = str(default_root()), os.path.expanduser("~")
+    return "~" + root[len(home):] if home != "/" and root.startswith(home + os.sep) else root
+
+
+def prog_name(argv0=None):
+    """How the user started the program: the ``minilottery`` console script, or ``python -m minilottery``."""
+    name = os.path.basename(argv0 if argv0 is not None else sys.argv[0])
+    return "python -m minilottery" if name in ("__main__.py", "-m", "-c", "") else "minilottery"
 
 
 def add_executor_arguments(p):
@@ -102,7 +115,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = Parser(prog="python -m minilottery", description="The lottery-ticket literature in plain NumPy.")
+    parser = Parser(prog=prog_name(), description="The lottery-ticket literature in plain NumPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
