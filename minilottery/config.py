@@ -11,6 +11,7 @@ import dataclasses
 import json
 import typing
 
+from minilottery import lengths
 from minilottery.errors import ConfigError
 
 
@@ -44,14 +45,14 @@ def add_flags(parser, cls, skip=(), paper_defaults=(), only=None):
         flag = "--" + f.name.replace("_", "-")
         meta = dict(f.metadata)
         default = "the paper's for the model" if f.name in paper_defaults else _default(f)
-        help_ = f"{meta.get('help', f.name)} (default: {default})"
+        help_ = f"{meta.get('help', f.name)}{lengths.HELP if meta.get('length') else ''} (default: {default})"
         origin = typing.get_origin(f.type) or f.type
         if f.type is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_)
         elif origin is tuple:
             parser.add_argument(flag, type=meta.get("kind", int), nargs="*", default=None, help=help_)
         else:
-            parser.add_argument(flag, type=f.type, default=None, choices=meta.get("choices"), help=help_,
+            parser.add_argument(flag, type=lengths.parse if meta.get("length") else f.type, default=None, choices=meta.get("choices"), help=help_,
                                 metavar=None if meta.get("choices") else f.name.upper())
 
 
@@ -69,22 +70,30 @@ def overrides(args, cls, skip=()):
             if getattr(args, f.name, None) is not None}
 
 
-def build(cls, base, given):
+def build(cls, base, given, dataset=None):
     """``cls`` from ``base`` (a dict, nested dataclass values allowed) and flat ``given`` overrides.
 
     A given name that belongs to a nested dataclass field (``lr`` of ``train``) is routed there.
+    A length given in epochs (``lengths.Epochs``) becomes iterations of the config's dataset
+    (or ``dataset``) at the batch size of the config it lands in.
     """
     values = dict(base)
     nested = {f.name: f.type for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.type)}
     top = {f.name for f in dataclasses.fields(cls)}
-    for name, v in given.items():
-        if name in top:
-            values[name] = v
-            continue
-        owner = next((n for n, t in nested.items() if name in {g.name for g in dataclasses.fields(t)}), None)
-        if owner is None:
+    later = {k: v for k, v in given.items() if isinstance(v, lengths.Epochs)}
+    for name, v in [*((k, v) for k, v in given.items() if k not in later), *later.items()]:
+        owner = None if name in top else next(
+            (n for n, t in nested.items() if name in {g.name for g in dataclasses.fields(t)}), None)
+        if owner is None and name not in top:
             raise ConfigError(f"unknown option {name!r} for {cls.__name__}")
-        values[owner] = dataclasses.replace(values[owner], **{name: v})
+        if name in later:      # every other override is in place; a top-level length counts the training's batches
+            batch = (values[owner].batch_size if owner else values["batch_size"] if "batch_size" in values
+                     else next(values[n] for n in nested).batch_size)
+            v = lengths.iterations(v, values.get("dataset", dataset), batch)
+        if owner is None:
+            values[name] = v
+        else:
+            values[owner] = dataclasses.replace(values[owner], **{name: v})
     return cls(**values)
 
 

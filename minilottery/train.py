@@ -36,7 +36,7 @@ SCHEDULES = ("constant", "cosine")
 @dataclass(frozen=True)
 class TrainConfig:
     """How one network (or one set of scores) is trained; the papers' values are in protocol.py."""
-    iterations: int = field(default=50_000, metadata={"help": "training iterations (mini-batches)"})
+    iterations: int = field(default=50_000, metadata={"help": "training iterations (mini-batches)", "length": True})
     lr: float = field(default=1.2e-3, metadata={"help": "learning rate"})
     batch_size: int = field(default=60, metadata={"help": "examples per mini-batch"})
     optimizer: str = field(default="adam", metadata={"help": "optimiser", "choices": tuple(OPTIMIZERS)})
@@ -45,7 +45,7 @@ class TrainConfig:
     schedule: str = field(default="constant", metadata={
         "help": "learning-rate schedule: constant, or cosine lr·(1 + cos(π t/T))/2 per iteration",
         "choices": SCHEDULES})
-    eval_every: int = field(default=100, metadata={"help": "iterations between evaluations"})
+    eval_every: int = field(default=100, metadata={"help": "iterations between evaluations", "length": True})
     eval_batch: int = field(default=100, metadata={"help": "examples per evaluation batch (speed only)"})
 
     def __post_init__(self):

@@ -30,8 +30,8 @@ def run(args):
         raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
     check_writable(args.json, "--json")
     proto = paper_protocol(args.model, args.dropout)
-    cfg = config.build(TrainConfig, config.to_dict(proto.train), config.overrides(args, TrainConfig))
     dataset = args.dataset or proto.dataset
+    cfg = config.build(TrainConfig, config.to_dict(proto.train), config.overrides(args, TrainConfig), dataset)
     data = load_dataset(dataset, data_dir=args.data_dir, mirror=args.mirror)
     if cfg.batch_size > data.train[0].shape[0]:
         raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {data.train[0].shape[0]} training examples")
