@@ -8,7 +8,10 @@ variant, in the style of the Lottery Ticket paper's Figure 4.
 import os
 
 from minilottery.lottery.deconstructing import COMPARISONS, variants
+from minilottery.protocol import paper_protocol
+from minilottery.reports import figure
 from minilottery.reports.imp import cell, collect, plot
+from minilottery.reports.imp import rows as imp_rows
 from minilottery.store import ExperimentStore
 
 TITLES = {"criteria": "mask criteria", "mask1": "mask-1 actions (what kept weights restart from)",
@@ -22,6 +25,21 @@ def comparison_data(store, comparison):
         tickets = collect(None, variant=name, store=store).get("ticket")
         if tickets:
             out[label] = tickets
+    return out
+
+
+def rows(store, curves=False):
+    """Every finished run of every variant as a flat row (imp.rows), with its variant's choices;
+    the shared θ0 and dense runs once, as variant "dense"."""
+    out, seen = [], set()
+    for comparison in [c for c in COMPARISONS if c in store.config["comparisons"]]:
+        for _, name, choice in variants(comparison):
+            if name in seen:
+                continue
+            for r in imp_rows(store, curves, variant=name):
+                if r["level"] > 0 or not seen:
+                    out.append({"variant": name if r["level"] else "dense", **choice, **r})
+            seen.add(name)
     return out
 
 
@@ -41,7 +59,7 @@ def format_tables(data):
     return "\n\n".join(out)
 
 
-def report(path, png=None, make_plot=True, log=print):
+def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
     store = ExperimentStore.open_readonly(path)
     imp, tables = cfg["imp"], {}
@@ -57,7 +75,10 @@ def report(path, png=None, make_plot=True, log=print):
         log(tables[comparison])
         if make_plot:
             base = os.path.splitext(png or path)[0]
-            if plot(data, f"{base}_{comparison}.png", title=TITLES[comparison], labels=labels):
+            heading = (f"Deconstructing, {TITLES[comparison]}: {imp['model']} on {imp['dataset']}\n"
+                       + figure.protocol(imp["train"]["iterations"], paper_protocol(imp["model"]).train.iterations,
+                                         imp["trials"]))
+            if plot(data, f"{base}_{comparison}.png", heading, labels, imp["trials"]):
                 log(f"plot: {base}_{comparison}.png")
             else:
                 log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")

@@ -12,7 +12,9 @@ and edge-popup, one panel per sparsity.
 import os
 
 from minilottery.lottery.jackpot_compare import OVERLAP_WITH, summary
+from minilottery.lottery.jackpot_experiment import search_protocol
 from minilottery.reports import figure
+from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
 
 NAMES = {"magnitude": "magnitude", "random": "random", "large_init": "large_init", "movement": "movement",
@@ -66,32 +68,60 @@ def format_overlap(rows):
 
 
 def plot(store, rows, png, title):
-    """Test accuracy against search iterations, one panel per sparsity; None without matplotlib."""
+    """Test accuracy against search iterations, one panel per sparsity: the jackpot (iteration 0: the
+    magnitude-pruned start), edge-popup and fine-tuning curves, the dense and magnitude-pruned networks
+    as lines; one legend under the panels. None without matplotlib."""
     plt = figure.pyplot()
     rows = [r for r in rows if "jackpot" in r and "edgepopup" in r]
     if plt is None or not rows:
         return None
-    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 4.6), squeeze=False)
     for ax, r in zip(axes[0], rows):
         g = f"sparsity/{r['group']}"
         jc, ec = (store.read(f"{g}/{u}")[0]["curves"] for u in ("jackpot", "edgepopup"))
-        ax.plot([0, *jc["iteration"]], [100 * r["magnitude"]["test_acc"], *(100 * jc["test_acc"])],
-                marker="o", ms=3, label="jackpot (from magnitude)")
-        ax.plot(ec["iteration"], 100 * ec["test_acc"], marker="s", ms=3, label="edge-popup (random scores)")
-        ax.axhline(100 * r["dense_test_acc"], color="k", ls="--", lw=1, label="dense")
+        mag = 100 * r["magnitude"]["test_acc"]
+        ax.plot([0, *jc["iteration"]], [mag, *(100 * jc["test_acc"])], marker="o", ms=3,
+                label="jackpot: search from magnitude (weights frozen)")
+        ax.plot(ec["iteration"], 100 * ec["test_acc"], marker="s", ms=3, label="edge-popup: search from random scores")
+        lows = [jc["test_acc"].min(), ec["test_acc"].min()]
+        if "finetune" in r:
+            fc = store.read(f"{g}/finetune")[0]["curves"]
+            ax.plot(fc["iteration"], 100 * fc["test_acc"], marker="^", ms=3, label="fine-tuned magnitude mask (weights trained)")
+            lows.append(fc["test_acc"].min())
+        ax.axhline(100 * r["dense_test_acc"], color="k", ls="--", lw=1, label="dense pre-trained network")
+        ax.axhline(mag, color="gray", ls="-.", lw=1, label="magnitude pruning, no training")
         cost = r.get("search_cost") or {}
         if cost.get("iteration") is not None:
-            ax.axvline(cost["iteration"], color="gray", ls=":", lw=1,
-                       label=f"reaches edge-popup final ({cost['ratio']:.2f})")
-        low = 100 * min(jc["test_acc"].min(), ec["test_acc"].min(), r["magnitude"]["test_acc"])
+            ax.axvline(cost["iteration"], color="gray", ls=":", lw=1, label="jackpot reaches edge-popup's final")
+        low = 100 * min(*lows, r["magnitude"]["test_acc"])
         ax.set_ylim(max(low - 1, 100 * r["dense_test_acc"] - 15), 100 * r["dense_test_acc"] + 1)
-        figure.label(ax, "search iterations", "test accuracy (%)", f"sparsity {100 * r['sparsity']:g}%")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title)
-    return figure.save(fig, png)
+        ratio = "" if cost.get("ratio") is None else f" (at {cost['ratio']:.2f} of edge-popup's iterations)"
+        figure.label(ax, "search iterations", "test accuracy (%)", f"sparsity {100 * r['sparsity']:g}%{ratio}",
+                     legend=False)
+    fig.suptitle(title, fontsize=10)
+    figure.legend_below(fig, axes, "one seed; test accuracy at every evaluation (never used to choose)", ncol=3)
+    return figure.save(fig, png, layout=False)
 
 
-def report(path, png=None, make_plot=True, log=print):
+def title(cfg, source):
+    s, pre = cfg["search"], cfg["pretrain"]
+    paper = search_protocol(cfg["dataset"]).iterations
+    return (f"Lottery Jackpots, {cfg['model']} on {cfg['dataset']}, pre-trained: {os.path.basename(str(source))} "
+            f"({pre['iterations']:,} iterations)\nsearch: " + figure.protocol(s["iterations"], paper, what="iterations")
+            + f", {s['optimizer']} lr {s['lr']:g}, {s['schedule']}")
+
+
+def rows(store, curves=False):
+    """summary(): one dict per sparsity (dense, magnitude, jackpot, edge-popup, fine-tuned, overlaps, search
+    cost), JSON text decoded; with ``curves``, each trained unit's curves under "<unit>.curves"."""
+    out = plain(summary(store))
+    for r in out if curves else ():
+        r["curves"] = {u: store.read(f"sparsity/{r['group']}/{u}")[0]["curves"]
+                       for u in ("jackpot", "edgepopup", "finetune") if u in r}
+    return out
+
+
+def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
     store = ExperimentStore.open_readonly(path)
     rows = summary(store)
@@ -110,6 +140,6 @@ def report(path, png=None, make_plot=True, log=print):
     log(format_overlap(rows))
     if make_plot:
         png = png or os.path.splitext(path)[0] + ".png"
-        if plot(store, rows, png, f"Lottery Jackpots, {cfg['model']} / {cfg['dataset']}"):
+        if plot(store, rows, png, title(cfg, source)):
             log(f"plot: {png}")
     return table

@@ -1,19 +1,33 @@
-"""Table and figure of a supermask experiment file: accuracy against the fraction of weights kept.
+"""Table, figures and rows of a supermask experiment file: accuracy against the fraction of weights kept.
 
 One row per run: the frozen weights, the run's variable (fraction kept, or DWR),
 test accuracy (learned: mean [min–max] over the sampled masks, and with the
-thresholded mask σ(m) > 0.5), the density, the early-stopping iteration.
+thresholded mask σ(m) > 0.5), the density, the early-stopping iteration, and for
+trained scores the final test and train accuracy. The figure draws test accuracy
+against the percent of weights kept, one series per weights (and DWR) choice,
+error bars min–max over the sampled masks where the table has that range; with
+``curves`` a second figure draws each trained run's test accuracy against iteration.
 """
 import os
 
-from minilottery.lottery.supermask_experiment import summary
+import numpy as np
+
+from minilottery.lottery.supermask_experiment import PAPER_TRAIN
+from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
+from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
 
 
+def _pct(r, key):
+    return f"{100 * r[key]:.2f}" if key in r else "–"
+
+
 def format_table(runs, method):
+    trained = method != "at_init"
     head = ["weights", "kept (target)" if method != "learned" else "DWR", "test acc %",
-            "threshold test acc %" if method == "learned" else "", "density %", "early-stop iter"]
+            "threshold test acc %" if method == "learned" else "", "density %", "early-stop iter",
+            "final test acc %" if trained else "", "final train acc %" if trained else ""]
     head = [h for h in head if h]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
@@ -26,29 +40,88 @@ def format_table(runs, method):
             cells.append(f"{100 * r['threshold_test_acc']:.2f}")
         cells += [f"{100 * r['density']:.1f}", str(int(r["early_stop_iteration"])) if "early_stop_iteration" in r
                   else "– (no training)"]
+        if trained:
+            cells += [_pct(r, "final_test_acc"), _pct(r, "final_train_acc")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(runs, png, title):
+def series(r):
+    """A run's legend entry: its weights, and for learned masks whether DWR was on."""
+    return r["weights"] + ({True: ", DWR", False: ", no DWR"}[bool(r["dwr"])] if "dwr" in r else "")
+
+
+def title(cfg):
+    method, t = cfg["method"], cfg["train"]
+    what = {"at_init": "supermask at initialisation (no training; mask from a dense run)",
+            "learned": "learned supermask (Bernoulli σ(m))", "edgepopup": "edge-popup (top-k scores)"}[method]
+    paper = PAPER_TRAIN[method].iterations if method in PAPER_TRAIN else paper_protocol(cfg["model"]).train.iterations
+    trained = "iterations of the dense run" if method == "at_init" else f"iterations, {t['optimizer']} lr {t['lr']:g}"
+    return (f"{what}, {cfg['model']} on {cfg['dataset']}\n"
+            + figure.protocol(t["iterations"], paper, what=trained) + f", seed {cfg['seed']}")
+
+
+def plot(runs, png, title, samples=None):
     plt = figure.pyplot()
     if plt is None:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    name = lambda r: r["weights"] + ({True: ", DWR", False: ", no DWR"}[bool(r["dwr"])] if "dwr" in r else "")  # noqa: E731
-    for series in dict.fromkeys(name(r) for r in runs):
-        pts = sorted((100 * r["density"], 100 * r["test_acc"]) for r in runs if name(r) == series)
-        ax.plot(*zip(*pts), marker="o", linestyle="-" if len(pts) > 1 else "none", label=series)
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    for name in dict.fromkeys(series(r) for r in runs):
+        rs = sorted((r for r in runs if series(r) == name), key=lambda r: r["density"])
+        x = [100 * r["density"] for r in rs]
+        ranged = [[r["test_acc_min"], r["test_acc"], r["test_acc_max"]] if "test_acc_min" in r else [r["test_acc"]]
+                  for r in rs]
+        line = figure.errorbar(ax, x, ranged, 100, linestyle="-" if len(rs) > 1 else "none", label=name)
+        mean = [100 * r["test_acc"] for r in rs]
+        line[0].set_ydata(mean)                                  # the mean over the samples, not of min/mean/max
+        if "threshold_test_acc" in rs[0]:
+            ax.plot(x, [100 * r["threshold_test_acc"] for r in rs], marker="x", ls="none",
+                    color=line[0].get_color(), label=f"{name}: σ(m) > 0.5")
     xs = [100 * r["density"] for r in runs]
     if max(xs) > 3 * min(xs):
-        figure.log_x(ax, [round(x, 1) for x in xs])
-    figure.label(ax, "percent of weights kept", "test accuracy (%)", title)
+        figure.log_x(ax, [float(f"{x:.2g}") for x in xs])
+    note = (f"error bars: min–max over {samples} sampled masks" if samples
+            else "one mask per point (no sampling, no error bars)")
+    figure.label(ax, "percent of weights kept (%)", "test accuracy (%)", legend=False)
+    ax.legend(title=note, fontsize=8, title_fontsize=8)
+    fig.suptitle(title, fontsize=10)
     return figure.save(fig, png)
 
 
-def report(path, png=None, make_plot=True, log=print):
+def plot_curves(store, runs, png, title):
+    """Test accuracy against iteration of every trained run; None without matplotlib or curves."""
+    plt = figure.pyplot()
+    trained = [r for r in runs if "early_stop_iteration" in r]
+    if plt is None or not trained:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    for r in trained:
+        c = store.read(f"runs/{r['group']}")[0]["curves"]
+        ax.plot(c["iteration"], 100 * np.asarray(c["test_acc"]), lw=1.2,
+                label=series(r) + ("" if "dwr" in r else f", k {100 * r['keep']:.0f}%"))
+    figure.label(ax, "training iteration", "test accuracy (%)")
+    fig.suptitle(title, fontsize=10)
+    return figure.save(fig, png)
+
+
+def rows(store, curves=False):
+    """Every finished run's summary (summary()), its group name, per-layer densities as a dict."""
+    out = []
+    for name in store.groups("runs"):
+        a = store.attrs(f"runs/{name}")
+        if not a.get("completed"):
+            continue
+        r = {**{k: v for k, v in plain(dict(a)).items() if k != "completed"}, "group": name}
+        if curves and "early_stop_iteration" in r:
+            r["curves"] = store.read(f"runs/{name}")[0]["curves"]
+        out.append(r)
+    return out
+
+
+def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
-    runs = summary(ExperimentStore.open_readonly(path))
+    store = ExperimentStore.open_readonly(path)
+    runs = rows(store)
     if not runs:
         log(f"{path} has no finished runs yet")
         return None
@@ -60,6 +133,12 @@ def report(path, png=None, make_plot=True, log=print):
     log(table)
     if make_plot:
         png = png or os.path.splitext(path)[0] + ".png"
-        if plot(runs, png, f"{cfg['method']} supermask, {cfg['model']} / {cfg['dataset']}"):
+        samples = cfg["eval_samples"] if cfg["method"] == "learned" else None
+        if plot(runs, png, title(cfg), samples):
             log(f"plot: {png}")
+            cpng = os.path.splitext(png)[0] + "_curves.png"
+            if curves is not None and plot_curves(store, runs, cpng, title(cfg)):
+                log(f"plot: {cpng}")
+        else:
+            log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
     return table
