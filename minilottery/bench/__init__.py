@@ -1,0 +1,1 @@
+"""Speed benchmarks: the speed guard (guard.py) and its plain-NumPy yardstick (plain.py)."""
