@@ -1,14 +1,21 @@
-"""Conv2d (im2col on the flattened padded grid, see gridconv.py) and MaxPool2d, NCHW.
+"""Conv2d (im2col on the flattened padded grid, gridconv.py, or on the output positions
+only, colconv.py) and MaxPool2d, NCHW.
 
 Arrays keep PyTorch's (N, C, H, W) shapes at every layer boundary; a Conv2d
 output is a view whose memory is channels-last, which the next layers keep.
+Conv2d takes the grid for stride 1 on maps of at least GRID_MIN_SIDE (the padding
+rows it computes in vain are few there) and the output positions otherwise
+(strided convolutions, small maps).
 """
 import numpy as np
 
 from minilottery.backend import xp_of
+from minilottery.nn import colconv
 from minilottery.nn.gridconv import Grid, correlate, flipped_matrix, weight_grad, weight_matrix
 from minilottery.nn.im2col import out_size, windows
 from minilottery.nn.layers import Layer, Prunable, check_dtype
+
+GRID_MIN_SIDE = 12   # output sides from which a stride-1 Conv2d runs on the padded grid
 
 
 def pair(v, name):
@@ -66,16 +73,22 @@ class Conv2d(Prunable):
         self.output_shape(x.shape[1:])
         check_dtype(self, x)
         self.X = None                                          # drop the last cache before making one
-        self.grid = Grid(x.shape, self.k, self.s, self.p)
-        self.X = self.grid.pad_input(x)                        # (N·Hp·Wp + lead, C) padded rows
+        grid = self.grid = Grid(x.shape, self.k, self.s, self.p)
+        self.X = grid.pad_input(x)                             # (N·Hp·Wp + lead, C) padded rows
         self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
-        y = correlate(self.grid, self.X, weight_matrix(self.w_eff), self.grid.output_rows(),
+        self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE
+        if self.columns:
+            y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params["b"])  # (N·Ho·Wo, O)
+            return y.reshape(grid.n, grid.ho, grid.wo, -1).transpose(0, 3, 1, 2)           # (N, O, Ho, Wo)
+        y = correlate(grid, self.X, weight_matrix(self.w_eff), grid.output_rows(),
                       self.params["b"])                        # (N·Hp·Wp, O)
-        return self.grid.kept(y).transpose(0, 3, 1, 2)         # (N, O, Ho, Wo)
+        return grid.kept(y).transpose(0, 3, 1, 2)              # (N, O, Ho, Wo)
 
     def backward(self, dy, input_grad=True):                   # dy (N, O, Ho, Wo)
         # dW_eff = Σ_p dy[p]ᵀ im2col(x)[p] ; db = Σ_{n,h,w} dy ; dx = im2col(dy')·W_flip (full correlation)
         grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
+        if self.columns:
+            return self._columns_backward(dy, input_grad)
         G = grid.pad_grad(dy)                                  # (lead + N·Hp·Wp, O)
         dw = weight_grad(grid, G[grid.lead:], self.X)          # (O, kh·kw·C), columns (i, j, c)
         self._weight_grad(xp_of(dw).ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
@@ -84,6 +97,19 @@ class Conv2d(Prunable):
             return None
         dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
         return grid.input_of(dx)                               # (N, C, H, W)
+
+    def _columns_backward(self, dy, input_grad):
+        # the same three gradients on the output positions only (colconv.py)
+        grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
+        xp = xp_of(dy)
+        dY = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N·Ho·Wo, O)
+        dw = colconv.weight_grad(grid, dY, self.X)             # (O, kh·kw·C), columns (i, j, c)
+        self._weight_grad(xp.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
+        self.grads["b"] = dY.sum(axis=0)
+        if not input_grad:
+            return None
+        dX = colconv.input_grad(grid, dY, weight_matrix(self.w_eff))  # (N, Hp, Wp, C)
+        return dX[:, grid.ph:grid.ph + grid.h, grid.pw:grid.pw + grid.w].transpose(0, 3, 1, 2)  # (N, C, H, W)
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.k}, "

@@ -1,0 +1,100 @@
+"""Convolution on im2col rows of the output positions only: strided convolutions and small maps.
+
+The grid convolution (gridconv.py) computes every row of the padded grid and
+keeps the output positions: for a stride s it throws away all but about 1/s² of
+its products, and on a small map (8×8 and below, where images share a block)
+the padding rows outnumber the real ones. Here the rows are exactly the output
+positions p = (n, ho, wo), gathered from X, the padded channels-last input
+(N, Hp, Wp, C) that the layer keeps for its backward:
+
+    cols[p] = [X[n, s·ho + i, s·wo + j, :] for i < kh, j < kw]    (kh·kw·C), order (i, j, c)
+    Y[p] = cols[p] W₂ + b                                        W₂ (kh·kw·C, O), gridconv.weight_matrix
+    dW₂ᵀ = Σ_p dY[p]ᵀ cols[p]                                    (O, kh·kw·C)
+    dcols[p] = dY[p] W₂ᵀ ;  dX[n, s·ho + i, s·wo + j] += dcols[p, i, j]   (col2im: kh·kw strided adds)
+
+Blocks of whole images (about BLOCK_BYTES of columns each) are gathered with one
+strided copy and multiplied at once, so the (N·Ho·Wo, kh·kw·C) column matrix is
+never materialised; blocks write disjoint rows of Y and disjoint images of dX,
+so on NumPy they are shared out to Python threads (``blas.thread_map``).
+"""
+import numpy as np
+
+from minilottery.backend import xp_of
+from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map
+
+
+def _padded(grid, X):
+    """The grid's padded rows X (rows + lead, C) as an (N, Hp, Wp, C) view."""
+    return X[:grid.rows].reshape(grid.n, grid.hp, grid.wp, X.shape[1])
+
+
+def image_blocks(grid, width, itemsize):
+    """[(n0, n1)] image ranges of about BLOCK_BYTES of (Ho·Wo, width) columns each (all at once on CuPy)."""
+    per_image = grid.ho * grid.wo * width * itemsize
+    step = max(1, BLOCK_BYTES // per_image)
+    return [(n, min(n + step, grid.n)) for n in range(0, grid.n, step)]
+
+
+def gather(grid, X4, n0, n1, out):
+    """The im2col rows of images [n0, n1): (n1 − n0)·Ho·Wo rows of kh·kw·C, one strided copy into out."""
+    sn, sh, sw, sc = X4.strides
+    windows = xp_of(X4).lib.stride_tricks.as_strided(           # [n, ho, wo, i, j, c]
+        X4[n0:], shape=(n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
+        strides=(sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
+    block = out[:(n1 - n0) * grid.ho * grid.wo]
+    block.reshape(windows.shape)[...] = windows
+    return block
+
+
+def _blocks(grid, X4, width):
+    return image_blocks(grid, width, X4.itemsize) if xp_of(X4) is np else [(0, grid.n)]
+
+
+def correlate(grid, X, wmat, bias):
+    """Y = cols(X) W₂ + b over the output positions: (N·Ho·Wo, O) rows, (n, ho, wo) order."""
+    xp, X4, per = xp_of(X), _padded(grid, X), grid.ho * grid.wo
+    out = xp.empty((grid.n * per, wmat.shape[1]), dtype=X.dtype)
+
+    def block(images):
+        n0, n1 = images
+        work = xp.empty(((n1 - n0) * per, wmat.shape[0]), dtype=X.dtype)
+        y = xp.matmul(gather(grid, X4, n0, n1, work), wmat, out=out[n0 * per:n1 * per])
+        y += bias
+    _map(xp, block, _blocks(grid, X4, wmat.shape[0]))
+    return out
+
+
+def weight_grad(grid, dY, X):
+    """dW₂ᵀ = Σ_p dY[p]ᵀ cols[p]: (O, kh·kw·C), columns ordered (i, j, c)."""
+    xp, X4, per = xp_of(X), _padded(grid, X), grid.ho * grid.wo
+    width = grid.kh * grid.kw * X.shape[1]
+    blocks = _blocks(grid, X4, width)
+    groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
+
+    def partial(group):
+        dw, part = xp.zeros((dY.shape[1], width), dtype=X.dtype), xp.empty((dY.shape[1], width), dtype=X.dtype)
+        for n0, n1 in group:
+            work = xp.empty(((n1 - n0) * per, width), dtype=X.dtype)
+            dw += xp.matmul(dY[n0 * per:n1 * per].T, gather(grid, X4, n0, n1, work), out=part)
+        return dw
+    parts = _map(xp, partial, groups)
+    for p in parts[1:]:
+        parts[0] += p
+    return parts[0]
+
+
+def input_grad(grid, dY, wmat):
+    """dX = col2im(dY W₂ᵀ) on the padded grid: (N, Hp, Wp, C), padding included."""
+    xp, per, c = xp_of(dY), grid.ho * grid.wo, wmat.shape[0] // (grid.kh * grid.kw)
+    dX = xp.zeros((grid.n, grid.hp, grid.wp, c), dtype=dY.dtype)
+    hi, wi = grid.sh * (grid.ho - 1) + 1, grid.sw * (grid.wo - 1) + 1   # extent of one offset's positions
+
+    def block(images):
+        n0, n1 = images
+        dcols = xp.matmul(dY[n0 * per:n1 * per], wmat.T)              # (rows, kh·kw·C)
+        dcols = dcols.reshape(n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, c)
+        for i in range(grid.kh):                                       # kernel offsets, not pixels
+            for j in range(grid.kw):
+                dX[n0:n1, i:i + hi:grid.sh, j:j + wi:grid.sw] += dcols[:, :, :, i, j]
+    _map(xp, block, _blocks(grid, dX, wmat.shape[0]))
+    return dX
