@@ -116,6 +116,16 @@ class Conv2d(Prunable):
                 f"stride={self.s}, padding={self.p})")
 
 
+def _max_of_four(xp, s0, s1, s2, s3):
+    """y = max(s0, s1, s2, s3) as a tree, and which of them holds the first maximum:
+    the pair (0, 1) when max(s0, s1) ≥ max(s2, s3), then the first of the pair when it is ≥."""
+    a, b = xp.maximum(s0, s1), xp.maximum(s2, s3)
+    y = xp.maximum(a, b)                                       # the values of the chained max, bit for bit
+    left, first_a, first_b = a >= b, s0 >= s1, s2 >= s3
+    none_left = left | first_b
+    return y, [left & first_a, left > first_a, first_b > left, ~none_left]
+
+
 class MaxPool2d(Layer):
     """y = max over each kh×kw window; the gradient goes to the first maximum in each window."""
 
@@ -137,16 +147,19 @@ class MaxPool2d(Layer):
         xp, (kh, kw) = xp_of(x), self.k
         v = windows(x, *self.k, *self.s)                       # (N, C, Ho, Wo, kh, kw) view
         offsets = [v[..., i, j] for i in range(kh) for j in range(kw)]  # kh·kw views (N, C, Ho, Wo)
-        y = xp.array(offsets[0], order="K")                    # in x's memory order
-        for s in offsets[1:]:
-            xp.maximum(y, s, out=y)                            # y = max over the window
-        # first[k]: offset k holds the window's first maximum (ties go to the first)
-        self.first, taken = [], xp.zeros_like(y, dtype=bool)   # kh·kw masks (N, C, Ho, Wo), y's order
-        for s in offsets:
-            hit = s == y
-            hit &= ~taken
-            taken |= hit
-            self.first.append(hit)
+        if (kh, kw) == (2, 2):
+            y, self.first = _max_of_four(xp, *offsets)
+        else:
+            y = xp.array(offsets[0], order="K")                # in x's memory order
+            for s in offsets[1:]:
+                xp.maximum(y, s, out=y)                        # y = max over the window
+            # first[k]: offset k holds the window's first maximum (ties go to the first)
+            self.first, taken = [], xp.zeros_like(y, dtype=bool)   # kh·kw masks (N, C, Ho, Wo), y's order
+            for s in offsets:
+                hit = s == y
+                hit &= ~taken
+                taken |= hit
+                self.first.append(hit)
         self.x_shape = x.shape
         self.channels_last = x.shape[1] > 1 and x.strides[1] == x.itemsize  # as a Conv2d output is
         return y

@@ -50,14 +50,22 @@ class Grid:
 
     def pad_input(self, x):
         """x (N, C, H, W) -> X (rows + lead, C): zero-padded, channels-last, ``lead`` zero rows after."""
-        X = xp_of(x).zeros((self.rows + self.lead, self.c), dtype=x.dtype)
-        X[:self.rows].reshape(self.n, self.hp, self.wp, self.c)[
-            :, self.ph:self.ph + self.h, self.pw:self.pw + self.w] = x.transpose(0, 2, 3, 1)
+        X = xp_of(x).empty((self.rows + self.lead, self.c), dtype=x.dtype)
+        X[self.rows:] = 0
+        g = X[:self.rows].reshape(self.n, self.hp, self.wp, self.c)
+        _zero_around(g, self.ph, self.pw, self.h, self.w)          # only the padding is cleared
+        g[:, self.ph:self.ph + self.h, self.pw:self.pw + self.w] = x.transpose(0, 2, 3, 1)
         return X
 
     def pad_grad(self, dy):
         """dy (N, O, Ho, Wo) -> G' (lead + rows, O): dy on the kept rows, zeros elsewhere."""
-        G = xp_of(dy).zeros((self.lead + self.rows, dy.shape[1]), dtype=dy.dtype)
+        xp = xp_of(dy)
+        if (self.sh, self.sw) != (1, 1):
+            G = xp.zeros((self.lead + self.rows, dy.shape[1]), dtype=dy.dtype)
+        else:                                                      # kept rows are one block per image
+            G = xp.empty((self.lead + self.rows, dy.shape[1]), dtype=dy.dtype)
+            G[:self.lead] = 0
+            _zero_around(G[self.lead:].reshape(self.n, self.hp, self.wp, -1), 0, 0, self.ho, self.wo)
         self.kept(G[self.lead:])[...] = dy.transpose(0, 2, 3, 1)
         return G
 
@@ -97,6 +105,14 @@ class Grid:
             else:
                 out += [(s, min(s + step, b)) for s in range(a, b, step)]
         return out
+
+
+def _zero_around(g, top, left, h, w):
+    """Zero every row of g (N, Hp, Wp, F) outside the block [top, top + h) × [left, left + w)."""
+    g[:, :top] = 0
+    g[:, top + h:] = 0
+    g[:, top:top + h, :left] = 0
+    g[:, top:top + h, left + w:] = 0
 
 
 def weight_matrix(w):
