@@ -89,7 +89,7 @@ def main(argv=None):
         med, ratio = measure(SHAPES[name], args.repeats)
         probe = Conv2d(c, o, k, np.random.default_rng(0), stride=s, padding=p)
         probe.forward(np.zeros((1, c, side, side), np.float32))
-        print(f"| {name} ({n}, {c}→{o}, {side}, {k}, {s}) | {'columns' if probe.columns else 'grid'} | "
+        print(f"| {name} ({n}, {c}→{o}, {side}, {k}, {s}) | {'columns' if getattr(probe, 'columns', False) else 'grid'} | "
               f"{1e3 * med['ours_f']:.1f} | {1e3 * med['torch_f']:.1f} | {ratio['f']:.2f} | "
               f"{1e3 * med['ours_b']:.1f} | {1e3 * med['torch_b']:.1f} | {ratio['b']:.2f} |", flush=True)
     return 0
