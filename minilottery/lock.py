@@ -52,9 +52,17 @@ def replace_durably(final, write):
 def check_writable(path, what="experiment file", error=StoreError):
     """Refuse, before anything is created, an output path that cannot be written (missing folders
     are fine: they are made when the file is written)."""
+    if not os.fspath(path):
+        raise error(f"{what}: the path is empty: give the path of a file")
     if os.path.isdir(path):
         raise error(f"{path} is a directory, not an {what}: give the path of a file")
-    probe = os.path.dirname(os.path.abspath(path))
+    if os.path.islink(path) and not os.path.exists(path):
+        raise error(f"{what} {path} is a symbolic link to {os.readlink(path)}, which does not exist: "
+                    f"remove the link or give the path of a file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise error(f"{what} {path} exists and is not a regular file (a device, a pipe, a socket): "
+                    f"give the path of a file")
+    probe = os.path.dirname(os.path.realpath(path))
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
@@ -78,7 +86,7 @@ class ExclusiveLock:
     def acquire(self):
         """Take the lock at once or raise LockHeld; OSError where the file cannot be made."""
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -1,37 +1,41 @@
 """HDF5 experiment stores: a small index plus one file per written group; locked, checksummed, crash-safe.
 
-The files and their fields are described in ``h5file.py``.
+Two classes: :class:`StoreView`, an experiment as it is on disk, read-only and unlocked
+(that is how reports read an experiment that is still running), and
+:class:`ExperimentStore`, the one writer of an experiment. The files and their fields are
+described in ``h5file.py``.
 
 A write makes the group's file under a fresh temporary name (``.NAME.XXXXXXXX.tmp``),
 fsyncs it, renames it into place and fsyncs the folder; then it rewrites the index
 the same way (``runs/.x.h5.XXXXXXXX.tmp``). That rename is the commit: a crash or
 Ctrl-C at any instant leaves the previous index, and the next writer deletes, under
-the lock, what no index refers to (temporary files, unlinked group files). Bytes
-written: each group once, plus the small index per write; a finished experiment
+the lock, the temporary files of that pattern and nothing else (a group file no index
+links to is replaced when its group is written again). The store's folder
+(``x.h5.d``) must be its own: a symbolic link or a plain file there is refused.
+Bytes written: each group once, plus the small index per write; a finished experiment
 reopened writes nothing.
 
-One writer per experiment (``flock`` on the ``.lock`` file, see ``lock.py``): another
-process is refused at once, with the holder's pid and host. Stores of one process on
-one file share the lock and the index; the lock goes with the last one's ``close()``
-(or ``with`` block, or garbage collection) or with the process.
-``ExperimentStore.open_readonly(PATH)`` takes no lock and reads the index as it is
-when opened: that is how reports read an experiment that is still running.
-``store.bytes_written`` counts the bytes a store object has put on disk; ``verify()`` reads
-every group, checking every checksum.
+Paths are resolved first: an index reached through a symbolic link is the experiment it
+points to (its folder, its lock), and a store renamed or moved with its folder reads as
+before. One writer per experiment (``flock`` on the ``.lock`` file, see ``lock.py``):
+another writer, in this process or another, is refused at once, with the holder's pid
+and host; the lock goes with ``close()`` (or the ``with`` block, or garbage collection)
+or with the process. ``bytes_written`` counts the bytes a store object has put on disk;
+``verify()`` reads every group, checking every checksum.
 """
+import contextlib
 import json
 import os
 import re
-import threading
 
 import h5py
 
 from minilottery import h5file
 from minilottery.errors import StoreError, one_line
-from minilottery.h5file import FORMAT, write_file
+from minilottery.h5file import FORMAT, group_file, valid_group, write_file
 from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir
 
-_HELD = {}          # realpath -> _Shared: this process's writable stores, one lock and index per file
+__all__ = ["FORMAT", "StoreError", "StoreView", "ExperimentStore"]
 
 
 def _diff(old, new):
@@ -39,63 +43,128 @@ def _diff(old, new):
     return ", ".join(f"{k}: file has {old.get(k)!r}, asked {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-class _Shared:
-    """What the stores of one process on one experiment share: the lock and the index."""
-
-    def __init__(self, config_json, runs, complete):
-        self.config_json, self.runs, self.complete, self.lock = config_json, runs, complete, None
-        self.config = json.loads(config_json)
-        self.pid, self.count, self.mutex = os.getpid(), 1, threading.RLock()
-
-    @classmethod
-    def read(cls, path):
-        """What the index at ``path`` holds (StoreError if it is not an experiment's index)."""
-        return cls(*h5file.read_index(path))
+def _norm(group):
+    return str(group).strip("/")
 
 
-class ExperimentStore:
-    def __init__(self, path, config=None, *, readonly=False):
-        """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent, and lock it; refuses
-        another configuration, a file another process holds, a corrupt or foreign file.
-        ``readonly=True``: an existing experiment, no lock, ``config`` optional (checked if given)."""
-        self.path, self.readonly, self.closed, self.bytes_written = os.fspath(path), readonly, False, 0
-        self._key, self._folder = os.path.realpath(self.path), os.path.dirname(os.path.abspath(self.path))
-        if readonly:
-            self._sh = _Shared.read(self.path)
-            if config is not None:
-                self._check_config(self._sh, config)
-            self.config = self._sh.config
-            return
-        if config is None:
-            raise TypeError("a writable ExperimentStore needs the experiment's configuration")
-        self.config = dict(config)
-        sh = _HELD.get(self._key)
-        if sh is not None and sh.pid == os.getpid():            # (a forked child takes its own lock)
-            self._check_config(sh, self.config)
-            sh.count += 1
-            self._sh = sh
-        else:
-            self._sh = _HELD[self._key] = self._open_locked()
+class StoreView:
+    """An existing experiment, read-only: no lock, the index as it is when opened."""
 
-    @classmethod
-    def open_readonly(cls, path):
-        """An existing experiment for reading only: no lock, the index as it is now."""
-        return cls(path, readonly=True)
+    def __init__(self, path, config=None):
+        """Open the experiment at ``path``; with ``config``, refuse another configuration."""
+        self.path, self.closed, self.bytes_written = os.fspath(path), False, 0
+        self._real = os.path.realpath(self.path)
+        self._folder, self._runs_dir = os.path.dirname(self._real), self._real + ".d"
+        self._load(h5file.read_index(self.path))
+        if config is not None:
+            self._check_config(config)
+
+    def _load(self, index):
+        self._config_json, self.config, self._links, self.complete = index
+        self._runs = set(self._links)
 
     @staticmethod
     def read_config(path):
         """The configuration dict stored in an experiment file (validating the file)."""
-        return json.loads(h5file.read_index(os.fspath(path))[0])
+        return h5file.read_index(os.fspath(path))[1]
 
-    def _check_config(self, sh, config):
-        if sh.config != json.loads(json.dumps(config)):
+    def _check_config(self, config):
+        if self.config != json.loads(json.dumps(config)):
             raise StoreError(f"{self.path} holds an experiment with another configuration "
-                             f"({_diff(sh.config, config)}); choose another output file "
+                             f"({_diff(self.config, config)}); choose another output file "
                              f"or rerun with the file's configuration")
 
-    def _open_locked(self):
+    def _locate(self, group):
+        """(written group, path inside its file) for a group at or under a written group, else None."""
+        parts = group.split("/")
+        for i in range(1, len(parts) + 1):
+            if "/".join(parts[:i]) in self._runs:
+                return "/".join(parts[:i]), "/".join(parts[i:])
+        return None
+
+    def _in_run(self, group, what):
+        """what(h5 file) on a written group's file; StoreError naming file and group where it is damaged."""
+        path = os.path.join(self._runs_dir, group_file(group))
+        try:
+            with h5py.File(path, "r") as f:
+                if not f.attrs.get("completed", False):
+                    raise ValueError("the file is not a whole group of this store (no completed mark)")
+                return what(f)
+        except h5file.Unexpected as e:
+            raise StoreError(f"{path}: group {group} does not match the experiment's configuration "
+                             f"({one_line(e)}): the file was altered or belongs to another version; "
+                             f"rerun the experiment into a new file") from None
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+            state = "corrupt" if os.path.exists(path) else "missing"
+            raise StoreError(f"{path}: group {group} is {state} ({one_line(e)}): its data cannot be trusted; "
+                             f"restore the file from a backup, or rerun the experiment into a new file") from None
+
+    def done(self, group):
+        """True when ``group`` was written completely."""
+        return _norm(group) in self._runs
+
+    def read(self, group, expect=None):
+        """(arrays, attrs) of a written group, checksums verified; arrays nest as dicts for subgroups.
+        ``expect``: {name: array or (shape, dtype)}, nested, the arrays the configuration implies; their
+        shapes and dtypes are checked before any data is read."""
+        group = _norm(group)
+        if group not in self._runs:
+            raise StoreError(f"{self.path}: group {group} is missing or incomplete: run the experiment to write it")
+        return self._in_run(group, lambda f: (h5file.read_arrays(f, expect), dict(f.attrs)))
+
+    def attrs(self, group):
+        """Attributes of a group, without reading its arrays ({} for a group on the way to written ones)."""
+        group, loc = _norm(group), self._locate(_norm(group))
+        if loc is not None:
+            return self._in_run(loc[0], lambda f: dict(h5file.member(f, loc[1]).attrs))
+        if group and not any(g.startswith(group + "/") for g in self._runs):
+            raise StoreError(f"{self.path}: group {group} does not exist: run the experiment to write it")
+        return {}
+
+    def groups(self, group):
+        """Names of the members of ``group`` (empty if absent)."""
+        group, loc = _norm(group), self._locate(_norm(group))
+        if loc is not None:
+            def names(f):
+                try:
+                    g = h5file.member(f, loc[1])
+                except KeyError:
+                    return []
+                return sorted(g.keys()) if isinstance(g, h5py.Group) else []
+            return self._in_run(loc[0], names)
+        prefix = group + "/" if group else ""
+        return sorted({g[len(prefix):].split("/")[0] for g in self._runs if g.startswith(prefix)})
+
+    def verify(self):
+        """Read every written group, checking every checksum (StoreError at the first damaged one)."""
+        for g in sorted(self._runs):
+            self.read(g)
+
+    def close(self):
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ExperimentStore(StoreView):
+    """The one writer of an experiment: locked, resumable, atomic group writes."""
+
+    def __init__(self, path, config):
+        """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent, and lock it; refuses
+        another configuration, a file another writer holds, a corrupt or foreign file, a folder that
+        is not the store's own."""
+        if config is None:
+            raise TypeError("an ExperimentStore needs the experiment's configuration")
+        self.path, self.closed, self.bytes_written, self._lock = os.fspath(path), False, 0, None
+        self._real = os.path.realpath(self.path)
+        self._folder, self._runs_dir = os.path.dirname(self._real), self._real + ".d"
         check_writable(self.path)
-        lock = ExclusiveLock(self.path + ".lock")
+        self._check_folder()
+        lock = ExclusiveLock(self._real + ".lock")
         try:
             os.makedirs(self._folder, exist_ok=True)
             lock.acquire()
@@ -105,172 +174,132 @@ class ExperimentStore:
         except OSError as e:
             raise StoreError(f"{self.path} cannot be locked ({one_line(e)}): choose a writable output path") from None
         try:
-            fresh = not os.path.exists(self.path)
-            sh = _Shared(json.dumps(self.config, sort_keys=True), {}, False) if fresh else _Shared.read(self.path)
-            self._check_config(sh, self.config)
-            self._clean(sh, fresh)
-            self._sh, sh.lock = sh, lock
-            if fresh:
-                self._write_index()
-            return sh
+            fresh = not os.path.exists(self._real)
+            cfg = json.loads(json.dumps(config))
+            self._load((json.dumps(cfg, sort_keys=True), cfg, {}, False) if fresh else h5file.read_index(self._real))
+            self._check_config(config)
+            self._clean(fresh)
+            own = os.path.basename(self._real) + ".d/"
+            if fresh or any(t != own + group_file(g) for g, t in self._links.items()):   # new, or renamed
+                with self._writing("the index"):
+                    self._write_index()
         except BaseException:
             lock.release()
             raise
+        self._lock = lock
 
-    def _clean(self, sh, fresh):
-        """Under the lock: delete temporary files and group files that no index links to."""
-        base, runs = os.path.basename(self.path), self.path + ".d"
+    @classmethod
+    def open_readonly(cls, path):
+        """An existing experiment for reading only (a :class:`StoreView`)."""
+        return StoreView(path)
+
+    def _check_folder(self):
+        """Refuse a store folder that is not the store's own (a link elsewhere, a plain file)."""
+        d = self._runs_dir
+        if os.path.islink(d):
+            raise StoreError(f"{d} is a symbolic link (to {os.readlink(d)}): a store's folder must be its own, "
+                             f"since the store deletes its stale temporary files there; move the folder itself "
+                             f"to {d}, or choose another output file")
+        if os.path.lexists(d) and not os.path.isdir(d):
+            raise StoreError(f"{d} is a file, not the store's folder: move it away, or choose another output file")
+
+    def _clean(self, fresh):
+        """Under the lock: delete the temporary files of the store's own patterns, nothing else."""
+        base = re.escape(os.path.basename(self._real))
         stale = [os.path.join(self._folder, n) for n in os.listdir(self._folder)
-                 if re.fullmatch(r"\." + re.escape(base) + r"\.[a-z0-9_]{8}\.tmp", n)]
-        if os.path.isdir(runs):
-            names, linked = os.listdir(runs), {os.path.basename(f) for f in sh.runs.values()}
+                 if re.fullmatch(r"\." + base + r"\.[a-z0-9_]{8}\.tmp", n)]
+        if os.path.isdir(self._runs_dir):
+            names = os.listdir(self._runs_dir)
             if fresh and any(n.endswith(".h5") for n in names):
-                raise StoreError(f"{runs} holds group files but its index {self.path} is missing: move "
-                                 f"{runs} away to start afresh, or choose another output file")
-            stale += [os.path.join(runs, n) for n in names
-                      if (n.startswith(".") and n.endswith(".tmp")) or (n.endswith(".h5") and n not in linked)]
+                raise StoreError(f"{self._runs_dir} holds group files but its index {self.path} is missing: move "
+                                 f"{self._runs_dir} away to start afresh, or choose another output file")
+            stale += [os.path.join(self._runs_dir, n) for n in names
+                      if re.fullmatch(r"\.[\w.\-~]+\.h5\.[a-z0-9_]{8}\.tmp", n)]
         for p in stale:
-            os.remove(p)
+            if os.path.isfile(p) and not os.path.islink(p):
+                os.remove(p)
         for d in {os.path.dirname(p) for p in stale}:
             fsync_dir(d)
 
-    # -- reading ------------------------------------------------------------
-    def _locate(self, group):
-        """(written group, path inside its file) for a group at or under a written group, else None."""
-        parts = group.split("/")
-        for i in range(1, len(parts) + 1):
-            if "/".join(parts[:i]) in self._sh.runs:
-                return "/".join(parts[:i]), "/".join(parts[i:]) or "/"
-        return None
-
-    def _in_run(self, group, what):
-        """what(h5 file) on a written group's file; StoreError naming file and group where it is damaged."""
-        path = os.path.join(self._folder, self._sh.runs[group])
+    @contextlib.contextmanager
+    def _writing(self, what):
+        """OSError or an HDF5 failure while writing (a full disk, say) as one line that says what is kept."""
         try:
-            with h5py.File(path, "r") as f:
-                return what(f)
-        except (OSError, KeyError, ValueError, RuntimeError) as e:
-            raise StoreError(f"{path}: group {group} is {'corrupt' if os.path.exists(path) else 'missing'} "
-                             f"({one_line(e)}): its data cannot be trusted; restore the file from a backup, "
-                             f"or rerun the experiment into a new file") from None
+            yield
+        except (OSError, TypeError, ValueError, RuntimeError) as e:
+            raise StoreError(f"{self.path}: writing {what} failed ({one_line(e)}); the groups written before "
+                             f"are kept: fix the cause (free space, say) and rerun the same command to "
+                             f"continue") from None
 
-    def done(self, group):
-        """True when ``group`` was written completely."""
-        return _norm(group) in self._sh.runs
-
-    def read(self, group):
-        """(arrays, attrs) of a written group, checksums verified; arrays nest as dicts for subgroups."""
-        group = _norm(group)
-        if group not in self._sh.runs:
-            raise StoreError(f"{self.path}: group {group} is missing or incomplete: run the experiment to write it")
-        return self._in_run(group, lambda f: (h5file.read_arrays(f), dict(f.attrs)))
-
-    def attrs(self, group):
-        """Attributes of a group, without reading its arrays ({} for a group on the way to written ones)."""
-        group, loc = _norm(group), self._locate(_norm(group))
-        if loc is not None:
-            return self._in_run(loc[0], lambda f: dict(f[loc[1]].attrs))
-        if group and not any(g.startswith(group + "/") for g in self._sh.runs):
-            raise StoreError(f"{self.path}: group {group} does not exist: run the experiment to write it")
-        return {}
-
-    def groups(self, group):
-        """Names of the members of ``group`` (empty if absent)."""
-        group, loc = _norm(group), self._locate(_norm(group))
-        if loc is not None:
-            return self._in_run(loc[0], lambda f: sorted(f[loc[1]].keys()) if loc[1] in f else [])
-        prefix = group + "/" if group else ""
-        return sorted({g[len(prefix):].split("/")[0] for g in self._sh.runs if g.startswith(prefix)})
-
-    def verify(self):
-        """Read every written group, checking every checksum (StoreError at the first damaged one)."""
-        for g in sorted(self._sh.runs):
-            self.read(g)
-
-    # -- writing -------------------------------------------------------------
     def write(self, group, arrays, attrs=None):
         """Write ``arrays`` (nested dict of numpy arrays) and ``attrs`` under ``group``, atomically."""
         self._writable()
         group = _norm(group)
-        if any(p in ("", ".", "..") or not re.fullmatch(r"[\w.\-]+", p) for p in group.split("/")):
+        if not valid_group(group):
             raise StoreError(f"{self.path}: group name {group!r} is not valid: use names of letters, digits, "
                              f"'_', '.' and '-' separated by '/'")
-        clash = [g for g in self._sh.runs if g.startswith(group + "/") or group.startswith(g + "/")]
+        clash = [g for g in self._runs if g.startswith(group + "/") or group.startswith(g + "/")]
         if clash:
             raise StoreError(f"{self.path}: group {group} would nest with the written group {clash[0]}: "
                              f"write groups side by side")
-        runs, name = self.path + ".d", group.replace("/", "~") + ".h5"
 
         def fill(f):
             h5file.write_arrays(f, arrays)
             for k, v in (attrs or {}).items():
                 f.attrs[k] = v
             f.attrs["completed"] = True          # last: marks the group whole
-        with self._sh.mutex:
-            try:
-                if not os.path.isdir(runs):
-                    os.mkdir(runs)
-                    fsync_dir(self._folder)
-                self.bytes_written += write_file(os.path.join(runs, name), fill)
-                target = os.path.basename(runs) + "/" + name
-                if self._sh.runs.get(group) != target:         # else the index links it already
-                    self._sh.runs[group] = target
+        with self._writing(f"group {group}"):
+            self._check_folder()
+            if not os.path.isdir(self._runs_dir):
+                os.mkdir(self._runs_dir)
+                fsync_dir(self._folder)
+            self.bytes_written += write_file(os.path.join(self._runs_dir, group_file(group)), fill)
+            if group not in self._runs:         # else the index links it already
+                self._runs.add(group)
+                try:
                     self._write_index()
-            except (OSError, TypeError, ValueError) as e:
-                raise StoreError(f"{self.path}: writing group {group} failed ({one_line(e)}); the groups "
-                                 f"written before are kept: fix the cause and rerun") from None
+                except BaseException:
+                    self._runs.discard(group)
+                    raise
 
     def mark_complete(self):
         """Record that every run is written (writes nothing where that is recorded already)."""
         self._writable()
-        with self._sh.mutex:
-            if not self._sh.complete:
-                self._sh.complete = True
-                self._write_index()
+        if not self.complete:
+            with self._writing("the index"):
+                self.complete = True
+                try:
+                    self._write_index()
+                except BaseException:
+                    self.complete = False
+                    raise
 
     def _writable(self):
-        if self.readonly or self.closed:
-            raise StoreError(f"{self.path} was opened {'read-only' if self.readonly else 'and closed'}: "
-                             f"open it with ExperimentStore(path, config) to write")
+        if self.closed:
+            raise StoreError(f"{self.path} was opened and closed: open it with ExperimentStore(path, config) "
+                             f"to write")
 
     def _write_index(self):
-        sh = self._sh
+        own = os.path.basename(self._real) + ".d/"
+        self._links = {g: own + group_file(g) for g in self._runs}
 
         def fill(f):
-            f.attrs["format"], f.attrs["config"] = FORMAT, sh.config_json
-            if sh.complete:
+            f.attrs["format"], f.attrs["config"] = FORMAT, self._config_json
+            if self.complete:
                 f.attrs["completed"] = True
-            for g, target in sorted(sh.runs.items()):
+            for g, target in sorted(self._links.items()):
                 f[g] = h5py.ExternalLink(target, "/")
-        self.bytes_written += write_file(self.path, fill)
+        self.bytes_written += write_file(self._real, fill)
 
-    # -- lifetime --------------------------------------------------------------
     def close(self):
-        """Release the lock (with the last store of this process on the file); idempotent."""
-        if self.closed or self.readonly:
-            self.closed = True
-            return
-        self.closed, sh = True, self._sh
-        sh.count -= 1
-        if sh.count == 0 and sh.pid == os.getpid():
-            sh.lock.release()
-            if _HELD.get(self._key) is sh:
-                del _HELD[self._key]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        """Release the lock; idempotent."""
+        self.closed = True
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __del__(self):
         try:
             self.close()
         except Exception:
             pass
-
-
-def _norm(group):
-    return str(group).strip("/")
-
-

@@ -39,14 +39,16 @@ HOLDER = """
 KILLED_MID_WRITE = """
     import os, signal, sys, numpy as np
     from minilottery import h5file, store
-    real = h5file.write_arrays
-    def dying(g, arrays):
-        if os.path.basename(g.file.filename).startswith("." + sys.argv[2].replace("/", "~") + ".h5."):
-            g.create_dataset("partial", data=np.arange(1000))
-            g.file.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-        real(g, arrays)
-    h5file.write_arrays = dying
+    real = h5file.replace_durably
+    def dying(final, write):
+        if os.path.basename(final) == sys.argv[2].replace("/", "~") + ".h5":
+            def half(tmp):
+                write(tmp)
+                os.truncate(tmp, os.path.getsize(tmp) // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(final, half)
+        return real(final, write)
+    h5file.replace_durably = dying
     s = store.ExperimentStore(sys.argv[1], {"experiment": "A"})
     for g in sys.argv[3:]:
         s.write(g, {"w": np.full(10, 7.0)}, {"kind": "old"})
