@@ -20,7 +20,8 @@ points to (its folder, its lock), and a store renamed or moved with its folder r
 before. One writer per experiment (``flock`` on the ``.lock`` file, see ``lock.py``):
 another writer, in this process or another, is refused at once, with the holder's pid
 and host; the lock goes with ``close()`` (or the ``with`` block, or garbage collection)
-or with the process. ``bytes_written`` counts the bytes a store object has put on disk;
+or with the process. A new experiment whose run diverges is discarded when its ``with``
+block ends (``discard()``): a diverged run leaves no file. ``bytes_written`` counts the bytes a store object has put on disk;
 ``verify()`` reads every group, checking every checksum.
 """
 import contextlib
@@ -31,7 +32,7 @@ import re
 import h5py
 
 from minilottery import h5file
-from minilottery.errors import StoreError, one_line
+from minilottery.errors import DivergenceError, StoreError, one_line
 from minilottery.h5file import FORMAT, group_file, valid_group, write_file
 from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir
 
@@ -160,6 +161,7 @@ class ExperimentStore(StoreView):
         if config is None:
             raise TypeError("an ExperimentStore needs the experiment's configuration")
         self.path, self.closed, self.bytes_written, self._lock = os.fspath(path), False, 0, None
+        self.created = False
         self._real = os.path.realpath(self.path)
         self._folder, self._runs_dir = os.path.dirname(self._real), self._real + ".d"
         check_writable(self.path)
@@ -174,7 +176,7 @@ class ExperimentStore(StoreView):
         except OSError as e:
             raise StoreError(f"{self.path} cannot be locked ({one_line(e)}): choose a writable output path") from None
         try:
-            fresh = not os.path.exists(self._real)
+            fresh = self.created = not os.path.exists(self._real)
             cfg = json.loads(json.dumps(config))
             self._load((json.dumps(cfg, sort_keys=True), cfg, {}, False) if fresh else h5file.read_index(self._real))
             self._check_config(config)
@@ -290,6 +292,24 @@ class ExperimentStore(StoreView):
             for g, target in sorted(self._links.items()):
                 f[g] = h5py.ExternalLink(target, "/")
         self.bytes_written += write_file(self._real, fill)
+
+    def discard(self):
+        """Delete an experiment this store created, with every file it wrote, and close it (a
+        store it did not create is only closed): what a run that diverged in a new file leaves."""
+        if self.created and not self.closed:
+            for g in self._runs:
+                os.remove(os.path.join(self._runs_dir, group_file(g)))
+            os.remove(self._real)
+            if os.path.isdir(self._runs_dir) and not os.listdir(self._runs_dir):
+                os.rmdir(self._runs_dir)
+            fsync_dir(self._folder)
+        self.close()
+
+    def __exit__(self, kind, *exc):
+        """Closes; a new experiment whose run diverged is discarded (nothing of it is a result)."""
+        if kind is not None and issubclass(kind, DivergenceError):
+            self.discard()
+        self.close()
 
     def close(self):
         """Release the lock; idempotent."""

@@ -12,17 +12,19 @@ The trainer trains anything that exposes ``forward``, ``backward``,
 ``params()``, ``grads()``, ``frozen()`` and ``get_weights()`` (see
 nn/sequential.py): a network's weights, or the scores of a supermask.
 
-Divergence rule: a run has diverged when a training loss is not finite, or
-when the mean training loss over an evaluation interval exceeds
+Divergence rule: a run has diverged when a training loss is not finite, when
+the mean training loss over an evaluation interval exceeds
 DIVERGENCE_FACTOR × ln(K), K the number of classes (ten times the loss of a
-uniform guess); it is reported, never stored as a result.
+uniform guess), or when at an evaluation point a metric or a trained parameter
+(a weight, a score) is not finite; it is reported, never stored as a result.
 """
+import functools
 import math
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from minilottery.backend import asarray
+from minilottery.backend import asarray, to_numpy, xp_of
 from minilottery.data import Batches
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
@@ -111,11 +113,32 @@ def evaluate(model, x, y, batch_size=100):
     return total / x.shape[0], correct / x.shape[0]
 
 
+def not_finite(model, metrics):
+    """Names of the metrics ({name: float}) and trained parameters of ``model`` that are not finite."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    params = model.params()
+    if params:
+        xp = xp_of(next(iter(params.values())))
+        ok = to_numpy(xp.stack([xp.isfinite(p).all() for p in params.values()]))   # one transfer
+        bad += [k for k, fine in zip(params, ok) if not fine]
+    return bad
+
+
 def early_stopping(curves):
     """Index of the evaluation point of minimum validation loss (first one on ties)."""
     return int(np.argmin(curves["val_loss"]))
 
 
+def _quiet_overflow(f):
+    """NumPy's overflow warnings off while training: the divergence rule reports what they would."""
+    @functools.wraps(f)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return f(*args, **kwargs)
+    return quiet
+
+
+@_quiet_overflow
 def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="", keep_best=False):
     """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
 
@@ -159,6 +182,11 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
                 raise DivergenceError(f"{label}training diverged by iteration {it}: mean training loss "
                                       f"{train_loss:.3g} exceeds {DIVERGENCE_FACTOR:g}·ln(classes) = {limit:.3g} "
                                       f"(lr {cfg.lr}; try a smaller learning rate)")
+            bad = not_finite(model, {"val_loss": vl, "test_loss": tl})
+            if bad:
+                raise DivergenceError(f"{label}training diverged by iteration {it}: {', '.join(bad[:4])} "
+                                      f"{'is' if len(bad) == 1 else 'are'} not finite (lr {cfg.lr}; try a "
+                                      f"smaller learning rate)")
             for k, v in zip(CURVES, (it, train_loss, right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
             if keep_best and vl < best_val:                 # the first minimum, as early_stopping()

@@ -1,0 +1,42 @@
+"""Reliability at the command line: divergence, refusals made before any work, one line each.
+
+Every case: exit code 2, one line on stderr naming the problem, no file left that was not
+there before (a diverged run in a new file leaves none), nothing already saved lost.
+"""
+import os
+
+import pytest
+
+from tests.test_bad_inputs import _one_line_error, cli
+
+QUICK = ["--iterations", "100", "--eval-every", "100", "--workers", "1", "--quiet"]
+
+
+def _io(tmp_path, mirror):
+    return ["--mirror", mirror, "--data-dir", str(tmp_path / "data")]
+
+
+def _files(folder):
+    return sorted(p for p in os.listdir(folder) if p != "data")
+
+
+# -- 2 / 7: divergence -----------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [
+    ["supermask", "--method", "edgepopup", "--keep", "0.5", "--weights", "kaiming", "--lr", "1e9"],
+    ["jackpot", "--sparsity", "0.9", "--pretrain-iterations", "100", "--finetune-iterations", "100", "--lr", "1e9"],
+])
+def test_non_finite_scores_are_a_divergence_not_a_result(argv, tmp_path, capsys, mirror):
+    out = tmp_path / "x.h5"
+    assert cli(argv + QUICK + ["--out", str(out)] + _io(tmp_path, mirror)) == 2
+    _one_line_error(capsys, "diverged", "not finite")
+    assert _files(tmp_path) == []                   # a new experiment that diverged leaves no file
+
+
+@pytest.mark.slow
+def test_a_diverging_imp_leaves_no_file_and_no_numpy_warning(tmp_path, capsys, mirror):
+    out = tmp_path / "x.h5"
+    argv = ["imp", "--rounds", "1", "--reinit", "1", "--lr", "1e308", "--out", str(out)]
+    assert cli(argv + QUICK + _io(tmp_path, mirror)) == 2
+    _one_line_error(capsys, "diverged")           # one line: no RuntimeWarning before it
+    assert _files(tmp_path) == []
