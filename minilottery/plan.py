@@ -122,16 +122,27 @@ class Serial(Executor):
         pass
 
 
-def _track(started):
-    """Worker initialiser: every job announces (pid, run) before it starts."""
+def _watch_parent(parent, every=0.5):
+    """In a worker: exit at once when the coordinator that started it has died (the worker is adopted)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _track(started, parent):
+    """Worker initialiser: every job announces (pid, run) before it starts; an orphan exits."""
+    import threading
     global _STARTED
     _STARTED = started
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
 
 
 class Local(Executor):
     """Worker processes on this machine (spawned: no state shared with the coordinator).
 
-    A worker that dies (killed, out of memory, a crash in C) breaks the whole pool, and every
+    A worker whose coordinator dies (kill -9 included) exits within half a second, and the
+    resource tracker, whose last client it was, with it. A worker that dies (killed, out of
+    memory, a crash in C) breaks the whole pool, and every
     run in flight fails alike; each job announces its run on a queue as it starts, so the
     failure names the run whose worker died, not whichever of them is collected first.
     """
@@ -143,7 +154,8 @@ class Local(Executor):
         ctx = multiprocessing.get_context("spawn")
         self.workers = workers
         self.started = ctx.SimpleQueue()           # written without a feeder thread: kept if the worker dies
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_track, initargs=(self.started,))
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_track,
+                                        initargs=(self.started, os.getpid()))
         self.dead, self.last = None, {}            # the error once a worker died; pid -> its latest run
 
     def submit(self, job):

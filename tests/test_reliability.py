@@ -40,3 +40,34 @@ def test_a_diverging_imp_leaves_no_file_and_no_numpy_warning(tmp_path, capsys, m
     assert cli(argv + QUICK + _io(tmp_path, mirror)) == 2
     _one_line_error(capsys, "diverged")           # one line: no RuntimeWarning before it
     assert _files(tmp_path) == []
+
+
+# -- 10: report --png --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_imp(tmp_path_factory, mirror):
+    d = tmp_path_factory.mktemp("imp")
+    argv = ["imp", "--rounds", "1", "--reinit", "0", "--iterations", "20", "--eval-every", "10", "--workers", "1",
+            "--quiet", "--out", str(d / "x.h5")]
+    assert cli(argv + _io(d, mirror)) == 0
+    return d / "x.h5"
+
+
+@pytest.mark.parametrize("png, fragment", [("fig.xyz", "must name a .png file"), ("fig", "must name a .png file"),
+                                           ("adir.png", "is a directory"), ("afile/x.png", "is a file, not a folder"),
+                                           ("/dev/full", "must name a .png file")])
+def test_report_png_is_refused_before_anything_is_written(png, fragment, small_imp, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir.png").mkdir()
+    (tmp_path / "afile").write_text("")
+    capsys.readouterr()
+    assert cli(["report", str(small_imp), "--png", png]) == 2
+    _one_line_error(capsys, "--png", fragment)
+    assert _files(tmp_path) == ["adir.png", "afile"]
+
+
+def test_report_png_writes_exactly_the_path_it_prints(small_imp, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "Fig.PNG"
+    capsys.readouterr()
+    assert cli(["report", str(small_imp), "--png", str(png)]) == 0
+    assert f"plot: {png}" in capsys.readouterr().out and _files(tmp_path) == ["Fig.PNG"]

@@ -4,6 +4,8 @@ The experiment kind stored in the file picks the report (minilottery/reports/);
 ``--csv`` / ``--json`` write every finished run as a flat row (reports/export.py),
 ``--curves`` adds the training-curve figure and, with them, the curves.
 """
+from minilottery.commands import check_writable
+from minilottery.errors import ConfigError
 from minilottery.reports import report_for
 from minilottery.reports import export
 
@@ -21,6 +23,10 @@ def add_arguments(p):
 
 
 def run(args):
+    if args.png is not None and not args.no_plot:                    # before the file is read
+        if not args.png.lower().endswith(".png"):
+            raise ConfigError(f"--png {args.png!r} must name a .png file (the figure is written as PNG)")
+        check_writable(args.png, "--png")
     report_for(args.file)(args.file, png=args.png, make_plot=not args.no_plot, curves=args.curves)
     if args.csv or args.json:
         cfg, rows = export.rows(args.file, curves=args.curves is not None)

@@ -84,6 +84,6 @@ def save(fig, png, layout=True):
     import matplotlib.pyplot as plt
     if layout:
         fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    fig.savefig(png, dpi=120, format="png")                          # at exactly this path
     plt.close(fig)
     return png
