@@ -1,7 +1,14 @@
-"""Kill drill for the experiment store: SIGKILL a writer at random instants, rerun it, compare bitwise.
+"""Kill and concurrency drills for the experiment store: SIGKILL a writer at random instants, rerun
+it, compare bitwise; start several writers (some through a symlink to the index) and a reader at once.
 
     python tests/store_drill.py --count 20            # 20 random instants (tests run 3)
+    python tests/store_drill.py --concurrent 20       # 20 rounds of 3 writers and a reader (tests run 2)
     python tests/store_drill.py --write PATH          # the writer itself (what the drill starts and kills)
+
+Concurrency: in each round three writers start together on one new experiment, one of them
+through a symbolic link to the index, with a reader polling it; each writer either finishes
+the experiment or is refused at once ("in use", exit 3), at least one finishes, every read
+the reader makes succeeds, and the result equals an uninterrupted run bitwise.
 
 The writer writes a fixed sequence of groups with deterministic content (no
 training: seeded arrays, a short pause between groups) and marks the experiment
@@ -122,18 +129,97 @@ def drill(count, workdir, seed=0, log=print):
     return lines
 
 
+REFUSED = 3
+
+
+def write_or_refuse(path):
+    from minilottery.store import StoreError
+    try:
+        write_all(path)
+    except StoreError as e:
+        if "in use" not in str(e):
+            raise
+        sys.exit(REFUSED)
+
+
+def read_while_written(path, seconds):
+    """The reader of the concurrency drill: open and read what is done, again and again."""
+    from minilottery.store import StoreView, StoreError
+    end, reads = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        try:
+            view = StoreView(path)
+        except StoreError as e:
+            if "does not exist" in str(e):
+                continue
+            raise
+        for g in GROUPS:
+            if view.done(g):
+                view.read(g)
+                reads += 1
+        time.sleep(0.01)
+    print(reads)
+
+
+def concurrency(count, workdir, seed=0, log=print):
+    """``count`` rounds of three writers (one through a symlink) and a reader on one new experiment."""
+    workdir = Path(workdir)
+    ref = workdir / "ref.h5"
+    t0 = time.perf_counter()
+    assert _run_writer(ref).wait() == 0
+    span = time.perf_counter() - t0
+    want = snapshot(ref)
+    lines = []
+    for k in range(count):
+        path = workdir / f"conc{k:03d}.h5"
+        link = workdir / f"link{k:03d}.h5"
+        os.symlink(path.name, link)
+        reader = subprocess.Popen([sys.executable, __file__, "--read", str(path), "--seconds", f"{span:.2f}"],
+                                  stdout=subprocess.PIPE, text=True)
+        writers = [subprocess.Popen([sys.executable, __file__, "--write-or-refuse", str(p)])
+                   for p in (path, path, link)]
+        codes = [w.wait() for w in writers]
+        out, _ = reader.communicate()
+        assert reader.returncode == 0, f"round {k}: the reader failed"
+        assert set(codes) <= {0, REFUSED} and 0 in codes, f"round {k}: writers exited {codes}"
+        got = snapshot(path)
+        bad = [n for n in want if got.get(n) != want[n]]
+        assert got.keys() == want.keys() and not bad, f"round {k}: differs at {bad[:5]}"
+        left = [n for n in os.listdir(workdir) if n.startswith(f".{path.name}.") or n == f"{path.name}.lock"]
+        assert not left, f"round {k}: left behind {left}"
+        line = (f"round {k}: writers exited {codes} ({codes.count(REFUSED)} refused at once), "
+                f"reader made {out.strip()} reads -> result identical")
+        lines.append(line)
+        log(line)
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concurrent", type=int, default=None)
     p.add_argument("--write", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--write-or-refuse", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--read", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.write:
         write_all(args.write)
         return
+    if args.write_or_refuse:
+        write_or_refuse(args.write_or_refuse)
+        return
+    if args.read:
+        read_while_written(args.read, args.seconds)
+        return
     with tempfile.TemporaryDirectory() as d:
-        lines = drill(args.count, d, args.seed)
-    print(f"{len(lines)} kills, every rerun identical to the uninterrupted run")
+        if args.concurrent:
+            lines = concurrency(args.concurrent, d, args.seed)
+            print(f"{len(lines)} rounds of three writers and a reader, every result identical")
+        else:
+            lines = drill(args.count, d, args.seed)
+            print(f"{len(lines)} kills, every rerun identical to the uninterrupted run")
 
 
 if __name__ == "__main__":

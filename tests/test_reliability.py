@@ -71,3 +71,21 @@ def test_report_png_writes_exactly_the_path_it_prints(small_imp, tmp_path, capsy
     capsys.readouterr()
     assert cli(["report", str(small_imp), "--png", str(png)]) == 0
     assert f"plot: {png}" in capsys.readouterr().out and _files(tmp_path) == ["Fig.PNG"]
+
+
+# -- 11: bench inputs --------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, fragment", [
+    (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
+    (["--repeats", "-1"], "--repeats must be a positive integer, got -1"),
+    (["--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
+    (["--cases", "nosuchcase"], "unknown --cases nosuchcase"),
+    (["--cases", "lenet,"], "unknown --cases ''"),
+    (["--batch", "0"], "--batch must be a positive integer, got 0"),
+    (["--density", "1.5"], "--density must be in (0, 1], got 1.5"),
+    (["--density", "nan"], "--density must be in (0, 1], got nan"),
+    (["--density", "0"], "--density must be in (0, 1], got 0.0"),
+    (["--threads", "0"], "--threads must be a positive integer, got 0"),
+])
+def test_bench_inputs_are_refused_in_one_line(argv, fragment, capsys):
+    assert cli(["bench", "--no-torch"] + argv) == 2
+    _one_line_error(capsys, fragment)
