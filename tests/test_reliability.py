@@ -42,6 +42,15 @@ def test_a_diverging_imp_leaves_no_file_and_no_numpy_warning(tmp_path, capsys, m
     assert _files(tmp_path) == []
 
 
+# -- 7: refusals before any work ----------------------------------------------------------------
+def test_json_to_a_device_is_refused_before_any_work(tmp_path, capsys, mirror):
+    argv = ["supermask", "--method", "edgepopup", "--keep", "0.5", "--out", str(tmp_path / "x.h5"),
+            "--json", "/dev/full"]
+    assert cli(argv + QUICK + _io(tmp_path, mirror)) == 2
+    _one_line_error(capsys, "--json /dev/full", "not a regular file")
+    assert _files(tmp_path) == []
+
+
 # -- 10: report --png --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_imp(tmp_path_factory, mirror):

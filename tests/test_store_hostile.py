@@ -78,6 +78,14 @@ def test_a_writer_deletes_only_its_own_temporary_names(tmp_path):
     assert all(p.exists() for p in theirs) and not any(p.exists() for p in ours)
 
 
+def test_a_plain_file_where_the_store_folder_goes_is_refused_before_the_index_is_made(tmp_path):
+    (tmp_path / "x.h5.d").write_text("mine")
+    with pytest.raises(StoreError) as e:
+        ExperimentStore(tmp_path / "x.h5", {"k": 1})
+    _one_line(e, "x.h5.d is a file")
+    assert sorted(os.listdir(tmp_path)) == ["x.h5.d"] and (tmp_path / "x.h5.d").read_text() == "mine"
+
+
 # -- 3: one lock per experiment, whatever path names it ----------------------------------------
 def test_a_second_writer_through_a_symlink_to_the_index_is_refused(tmp_path):
     path = tmp_path / "e.h5"
