@@ -87,7 +87,7 @@ def test_report_png_writes_exactly_the_path_it_prints(small_imp, tmp_path, capsy
     (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
     (["--repeats", "-1"], "--repeats must be a positive integer, got -1"),
     (["--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
-    (["--cases", "nosuchcase"], "unknown --cases nosuchcase"),
+    (["--cases", "nosuchcase"], "unknown --cases 'nosuchcase'"),
     (["--cases", "lenet,"], "unknown --cases ''"),
     (["--batch", "0"], "--batch must be a positive integer, got 0"),
     (["--density", "1.5"], "--density must be in (0, 1], got 1.5"),

@@ -267,7 +267,23 @@ def environment(bt):
             f"(BLAS threads {blas_threads()}); backend {backend.backend_name()}; torch {torch_v}")
 
 
+def check(args):
+    """Refuse, in one line, benchmark options that cannot be measured."""
+    from minilottery.errors import ConfigError
+    for name, least in (("repeats", 1), ("warmup", 0), ("batch", 1), ("threads", 1)):
+        v = getattr(args, name)
+        if v is not None and v < least:
+            kind = "positive" if least else "non-negative"
+            raise ConfigError(f"--{name} must be a {kind} integer, got {v}")
+    if not 0 < args.density <= 1:
+        raise ConfigError(f"--density must be in (0, 1], got {args.density}")
+    unknown = [c for c in args.cases.split(",") if c not in CASES]
+    if unknown:
+        raise ConfigError(f"unknown --cases {unknown[0]!r}; choose from {','.join(CASES)}")
+
+
 def run(args):
+    check(args)
     if args.threads:
         set_blas_threads(args.threads)
     rows, bt = measure(args)
