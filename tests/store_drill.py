@@ -7,7 +7,8 @@ it, compare bitwise; start several writers (some through a symlink to the index)
 
 Concurrency: in each round three writers start together on one new experiment, one of them
 through a symbolic link to the index, with a reader polling it; each writer either finishes
-the experiment or is refused at once ("in use", exit 3), at least one finishes, every read
+the experiment or is refused at once ("in use", or through the link before its target exists:
+exit 3), at least one finishes, every read
 the reader makes succeeds, and the result equals an uninterrupted run bitwise.
 
 The writer writes a fixed sequence of groups with deterministic content (no
@@ -137,7 +138,7 @@ def write_or_refuse(path):
     try:
         write_all(path)
     except StoreError as e:
-        if "in use" not in str(e):
+        if "in use" not in str(e) and "symbolic link" not in str(e):   # held, or the link's target not made yet
             raise
         sys.exit(REFUSED)
 
