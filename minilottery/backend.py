@@ -3,8 +3,13 @@
 The active backend is ``"numpy"`` (CPU) or ``"cupy"`` (GPU). It is chosen by
 the environment variable ``MINILOTTERY_BACKEND`` at import time, by
 :func:`set_backend`, or by the ``--backend`` flag of the command line.
-All randomness is drawn on the host (NumPy generators) and moved with
-:func:`asarray`, so the same seed gives the same numbers on both backends.
+Initial weights, data order and every mask decision are drawn on the host
+(NumPy generators) and moved with :func:`asarray`, so the same seed gives the
+same θ0 and the same batches on both backends. Per-step noise (dropout keep
+masks, supermask samples) is drawn where the arrays live, from a device stream
+seeded by the host stream (:func:`device_rng`): on NumPy it *is* the host
+stream, on CuPy a ``cupy.random`` generator, so those draws differ between
+backends and agree between runs of one backend.
 """
 import os
 
@@ -69,10 +74,16 @@ def backend_name():
 
 
 def xp_of(a):
-    """The array module an array belongs to (numpy for host arrays)."""
-    if isinstance(a, np.ndarray) or np.isscalar(a):
+    """The array module an array belongs to (numpy for host arrays and scalars)."""
+    if isinstance(a, (np.ndarray, np.generic)) or np.isscalar(a):
         return np
-    return get_backend() if type(a).__module__.startswith("cupy") else np
+    xp = _active
+    return xp if xp is not None and xp is not np and isinstance(a, xp.ndarray) else np
+
+
+def is_device(a):
+    """True for an array of the active device backend (never on NumPy)."""
+    return xp_of(a) is not np
 
 
 def asarray(a, dtype=None):
@@ -81,11 +92,33 @@ def asarray(a, dtype=None):
 
 
 def to_numpy(a):
-    """Bring an array back to the host; the explicit boundary for HDF5, plots, tests."""
+    """Bring an array back to the host; the explicit boundary for HDF5, plots, tests.
+
+    On a device array this is a synchronisation: the host waits for the device."""
     if isinstance(a, np.ndarray):
         return a
     get = getattr(a, "get", None)
     return get() if get is not None else np.asarray(a)
+
+
+def expit(a):
+    """σ(a) = 1 / (1 + e^(−a)): scipy's on the host, cupyx.scipy's on the device."""
+    if xp_of(a) is np:
+        from scipy.special import expit as host_expit
+        return host_expit(a)
+    from cupyx.scipy.special import expit as device_expit
+    return device_expit(a)
+
+
+def device_rng(host_rng):
+    """The stream per-step noise is drawn from, where the arrays live, seeded by ``host_rng``.
+
+    NumPy: ``host_rng`` itself (draws unchanged). CuPy: a ``cupy.random`` generator seeded with
+    one 63-bit draw of ``host_rng``, so a seed fixes it and nothing is uploaded per step."""
+    xp = get_backend()
+    if xp is np:
+        return host_rng
+    return xp.random.default_rng(int(host_rng.integers(2 ** 63)))
 
 
 def synchronize():

@@ -1,4 +1,4 @@
-"""The backend switch, its errors, and NumPy/CuPy parity (the latter only with a GPU)."""
+"""The backend switch, its errors, and NumPy/CuPy parity (on the strict stand-in, and on CuPy with a GPU)."""
 import sys
 import types
 
@@ -11,7 +11,6 @@ from minilottery.nn import (Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU, Se
                             softmax_cross_entropy)
 from minilottery.nn.optim import make_optimizer
 from minilottery.rng import Streams
-from tests.conftest import requires_gpu
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +107,7 @@ def test_xp_of_and_asarray_on_numpy():
     assert backend.asarray([1, 2], dtype=np.float32).dtype == np.float32
 
 
-# -- NumPy/CuPy parity (GPU only) ----------------------------------------------------------
+# -- NumPy/CuPy parity (the `device` fixture: stand-in always, CuPy with a GPU) ----------------------------------------------------------
 def _close(a, b, rel=2e-4):
     a, b = to_numpy(a).astype(np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape
@@ -155,23 +154,22 @@ def _run(build, x, labels, mask_seed=None, train=False, fill=False):
             {k: to_numpy(v) for k, v in net.grads().items()}, net.get_weights())
 
 
-@requires_gpu
 @pytest.mark.parametrize("build", [_lenet_like, _small_conv])
-def test_same_seed_same_initial_weights_on_both_backends(build):
+def test_same_seed_same_initial_weights_on_both_backends(device, build):
+    set_backend("numpy")
     host = build(0).get_weights()
     set_backend("cupy")
     device_net = build(0)
-    assert all(type(v).__module__.startswith("cupy") for v in device_net.params().values())
+    assert all(backend.is_device(v) for v in device_net.params().values())
     dev = device_net.get_weights()
     assert set(host) == set(dev)
     for k in host:
         np.testing.assert_array_equal(dev[k], host[k])
 
 
-@requires_gpu
 @pytest.mark.parametrize("case", ["lenet", "lenet-dropout", "lenet-masked", "conv", "conv-masked",
                                   "conv-masked-filled"])
-def test_forward_backward_parity(case):
+def test_forward_backward_parity(device, case):
     rng = np.random.default_rng(42)
     if case.startswith("lenet"):
         build = (lambda: _lenet_like(1, dropout=0.5)) if case == "lenet-dropout" else (lambda: _lenet_like(1))
@@ -183,6 +181,7 @@ def test_forward_backward_parity(case):
     mask_seed = 9 if "masked" in case else None
     train, fill = case == "lenet-dropout", case.endswith("filled")
 
+    set_backend("numpy")
     host = _run(build, x, labels, mask_seed, train, fill)
     set_backend("cupy")
     dev = _run(build, x, labels, mask_seed, train, fill)
@@ -198,10 +197,9 @@ def test_forward_backward_parity(case):
         np.testing.assert_array_equal(dev[4][k], host[4][k])   # weights untouched, identical
 
 
-@requires_gpu
 @pytest.mark.parametrize("name,kw", [("sgd", {"weight_decay": 1e-3}), ("momentum", {"nesterov": True}),
                                      ("adam", {"weight_decay": 1e-3})])
-def test_masked_optimiser_step_parity(name, kw):
+def test_masked_optimiser_step_parity(device, name, kw):
     """The same masked steps on both backends: frozen entries keep their (non-zero)
     values bit for bit with zero state, the rest agree to float32 rounding. The array
     is larger than optim.CHUNK, so NumPy updates it in slices and CuPy in one piece."""
@@ -218,6 +216,7 @@ def test_masked_optimiser_step_parity(name, kw):
             opt.step({"w": backend.asarray(g)}, {"w": m})
         return to_numpy(w), {k: to_numpy(v) for k, v in opt.state_dict().items() if k != "t"}
 
+    set_backend("numpy")
     host = run()
     set_backend("cupy")
     dev = run()

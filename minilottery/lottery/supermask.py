@@ -16,9 +16,8 @@ trained dense network, applied to θ0 or to the signed constant, evaluated with
 no training at all (:func:`at_init_masks`).
 """
 import numpy as np
-from scipy.special import expit
 
-from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.backend import asarray, expit, to_numpy
 from minilottery.errors import ConfigError
 from minilottery.lottery.actions import signed_constant
 from minilottery.lottery.criteria import score_masks
@@ -30,12 +29,7 @@ WEIGHTS = ("theta0", "signed_constant")   # what the frozen weights are
 EVAL_MODES = ("sample", "threshold")
 
 
-def sigmoid(a):
-    """σ(a) = 1 / (1 + e^(−a)) on either backend (scipy's expit on the host)."""
-    if xp_of(a) is np:
-        return expit(a)
-    from cupyx.scipy.special import expit as device_expit  # CuPy's counterpart
-    return device_expit(a)
+sigmoid = expit   # σ(a) = 1 / (1 + e^(−a)) on either backend
 
 
 def frozen_weights(theta0, how):
