@@ -12,6 +12,7 @@ stream, on CuPy a ``cupy.random`` generator, so those draws differ between
 backends and agree between runs of one backend.
 """
 import os
+import weakref
 
 import numpy as np
 
@@ -89,6 +90,26 @@ def is_device(a):
 def asarray(a, dtype=None):
     """Move a host array to the active backend (no copy on NumPy when possible)."""
     return get_backend().asarray(a, dtype=dtype)
+
+
+_RESIDENT = {}   # (id of the host array, id of the backend) -> (weak reference to it, device copy)
+
+
+def resident(a):
+    """``a`` on the active backend, uploaded once and kept while the host array lives.
+
+    Datasets stay on the device this way: every run, batch and evaluation of a process
+    uses the same device copy (NumPy: ``a`` itself). Do not change ``a`` after its upload."""
+    xp = get_backend()
+    if xp is np or not isinstance(a, np.ndarray):
+        return xp.asarray(a)
+    key = (id(a), id(xp))
+    hit = _RESIDENT.get(key)
+    if hit is not None and hit[0]() is a:
+        return hit[1]
+    dev = xp.asarray(a)
+    _RESIDENT[key] = (weakref.ref(a, lambda _, k=key: _RESIDENT.pop(k, None)), dev)
+    return dev
 
 
 def to_numpy(a):

@@ -232,6 +232,9 @@ def load_dataset(name, data_dir=None, mirror=None, split_seed=0):
 class Batches:
     """Endless shuffled mini-batches ``(x, y)`` on the active backend: ``next(batches)``.
 
+    The examples are uploaded once (``backend.resident``) and each batch is gathered on
+    the device; the order is drawn on the host, so both backends see the same batches.
+
     Every epoch draws a new permutation of the examples from ``rng`` (a host
     ``numpy.random.Generator``, e.g. ``Streams.data``) and cuts it into
     consecutive batches of ``batch_size``. The last partial batch of an epoch is
@@ -253,6 +256,7 @@ class Batches:
             raise ValueError(f"batch_size {batch_size} must be between 1 and the number "
                              f"of examples ({len(x)})")
         self.x, self.y, self.batch_size, self.rng = x, y, int(batch_size), rng
+        self._dx, self._dy = backend.resident(x), backend.resident(y)   # the data stays on the device
         self.batches_per_epoch = len(x) // self.batch_size
         self.epoch = 0
         self._order, self._next = None, 0  # permutation of this epoch, index of the next batch
@@ -265,9 +269,10 @@ class Batches:
             if self._order is not None:
                 self.epoch += 1
             self._order, self._next = self.rng.permutation(len(self.x)), 0
-        idx = self._order[self._next * self.batch_size:(self._next + 1) * self.batch_size]
+            self._device_order = backend.asarray(self._order)  # one upload an epoch (NumPy: itself)
+        idx = self._device_order[self._next * self.batch_size:(self._next + 1) * self.batch_size]
         self._next += 1
-        return backend.asarray(self.x[idx]), backend.asarray(self.y[idx])
+        return self._dx[idx], self._dy[idx]               # gathered where the data lives
 
 
 def iterate_eval(x, y, batch_size=1000):

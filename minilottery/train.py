@@ -16,7 +16,16 @@ Divergence rule: a run has diverged when a training loss is not finite, when
 the mean training loss over an evaluation interval exceeds
 DIVERGENCE_FACTOR × ln(K), K the number of classes (ten times the loss of a
 uniform guess), or when at an evaluation point a metric or a trained parameter
-(a weight, a score) is not finite; it is reported, never stored as a result.
+(a weight, a score) is not finite; it is reported, naming the interval, never
+stored as a result.
+
+Synchronisation budget (what makes a GPU wait): the training losses and correct
+counts accumulate on the device, and evaluation sums on the device too; the
+host reads them, with every parameter's finiteness, in one transfer per
+evaluation point (:func:`read_together`), where the divergence rule and the
+progress line look at them. A training step reads nothing back. (A loss that is
+not finite poisons its interval's sum, since every loss is ≥ 0, so the rule
+sees it at the interval's end.)
 """
 import functools
 import math
@@ -24,7 +33,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.backend import resident, to_numpy, xp_of
 from minilottery.data import Batches
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
@@ -103,21 +112,37 @@ class TrainResult:
                                               "early_stop_val_acc", "final_test_acc", "final_train_acc")}
 
 
-def evaluate(model, x, y, batch_size=100):
-    """(mean loss, accuracy) of the model on device arrays x, y, in eval mode."""
-    total, correct = 0.0, 0
+def evaluation_sums(model, x, y, batch_size=100):
+    """(Σ loss, Σ correct) of the model on device arrays x, y in eval mode, as device scalars."""
+    xp = xp_of(x)
+    total, correct = xp.zeros((), np.float64), xp.zeros((), np.int64)
     for i in range(0, x.shape[0], batch_size):
         loss_sum, n_right = loss_and_correct(model.forward(x[i:i + batch_size]), y[i:i + batch_size])
-        total += float(loss_sum)
-        correct += int(n_right)
+        total += loss_sum                                   # float64 sums of float32 batch sums
+        correct += n_right
+    return total, correct
+
+
+def _read(*scalars):
+    """Device scalars to host floats in one transfer (one synchronisation)."""
+    return [float(v) for v in to_numpy(xp_of(scalars[0]).stack(scalars))]
+
+
+def evaluate(model, x, y, batch_size=100):
+    """(mean loss, accuracy) of the model on device arrays x, y, in eval mode (one read)."""
+    total, correct = _read(*evaluation_sums(model, x, y, batch_size))
     return total / x.shape[0], correct / x.shape[0]
 
 
-def not_finite(model, metrics):
-    """Names of the metrics ({name: float}) and trained parameters of ``model`` that are not finite."""
+def not_finite(model, metrics, finite=None):
+    """Names of the metrics ({name: float}) and trained parameters of ``model`` that are not finite.
+
+    finite: the parameters' finiteness flags if already read (in params() order)."""
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     params = model.params()
-    if params:
+    if finite is not None:
+        bad += [k for k, fine in zip(params, finite) if not fine]
+    elif params:
         xp = xp_of(next(iter(params.values())))
         ok = to_numpy(xp.stack([xp.isfinite(p).all() for p in params.values()]))   # one transfer
         bad += [k for k, fine in zip(params, ok) if not fine]
@@ -150,53 +175,56 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
     batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data)
-    val = tuple(asarray(a) for a in data.val)
-    test = tuple(asarray(a) for a in data.test)
+    val = tuple(resident(a) for a in data.val)          # uploaded once per process, kept on the device
+    test = tuple(resident(a) for a in data.test)
     curves = {k: [] for k in CURVES}
     snapshots = {0: model.get_weights()} if 0 in snapshot_iterations else {}
     bar = Progress(cfg.iterations, label=f"{label}iter ", enabled=progress)
-    loss_sum, right, seen, steps = 0.0, 0, 0, 0
+    xp, start = xp_of(val[0]), 1
+    loss_sum, right = xp.zeros((), np.float64), xp.zeros((), np.int64)   # on the device, over the interval
     best_val, best_weights = math.inf, None
     for it in range(1, cfg.iterations + 1):
         xb, yb = next(batches)
         logits = model.forward(xb, train=True)
         loss, dlogits = softmax_cross_entropy(logits, yb)
-        loss = float(loss)
-        if not math.isfinite(loss):
-            raise DivergenceError(f"{label}training diverged at iteration {it}: loss is {loss} "
-                                  f"(lr {cfg.lr}; try a smaller learning rate)")
         model.backward(dlogits, input_grad=False)   # dL/dx of the data is never needed
         opt.lr = cfg.lr_at(it)
         opt.step(model.grads(), model.frozen())
         loss_sum += loss
-        right += int((logits.argmax(axis=1) == yb).sum())
-        seen += yb.shape[0]
-        steps += 1
+        right += (logits.argmax(axis=1) == yb).sum()
         if it in snapshot_iterations:
             snapshots[it] = model.get_weights()
         if it % cfg.eval_every == 0 or it == cfg.iterations:
-            vl, va = evaluate(model, *val, cfg.eval_batch)
-            tl, ta = evaluate(model, *test, cfg.eval_batch)
-            train_loss = loss_sum / steps                   # mean over the steps since the last evaluation
+            steps, seen = it - start + 1, (it - start + 1) * cfg.batch_size
+            lsum, n_right, vsum, v_right, tsum, t_right, *finite = _read(
+                loss_sum, right, *evaluation_sums(model, *val, cfg.eval_batch),
+                *evaluation_sums(model, *test, cfg.eval_batch),
+                *(xp.isfinite(p).all() for p in model.params().values()))   # the interval's one read
+            train_loss = lsum / steps                       # mean over the steps since the last evaluation
+            if not math.isfinite(train_loss):
+                raise DivergenceError(f"{label}training diverged in iterations {start}–{it}: a training loss "
+                                      f"is not finite (lr {cfg.lr}; try a smaller learning rate)")
             if train_loss > limit:
                 raise DivergenceError(f"{label}training diverged by iteration {it}: mean training loss "
                                       f"{train_loss:.3g} exceeds {DIVERGENCE_FACTOR:g}·ln(classes) = {limit:.3g} "
                                       f"(lr {cfg.lr}; try a smaller learning rate)")
-            bad = not_finite(model, {"val_loss": vl, "test_loss": tl})
+            vl, va = vsum / val[0].shape[0], v_right / val[0].shape[0]
+            tl, ta = tsum / test[0].shape[0], t_right / test[0].shape[0]
+            bad = not_finite(model, {"val_loss": vl, "test_loss": tl}, finite)
             if bad:
                 raise DivergenceError(f"{label}training diverged by iteration {it}: {', '.join(bad[:4])} "
                                       f"{'is' if len(bad) == 1 else 'are'} not finite (lr {cfg.lr}; try a "
                                       f"smaller learning rate)")
-            for k, v in zip(CURVES, (it, train_loss, right / seen, vl, va, tl, ta)):
+            for k, v in zip(CURVES, (it, train_loss, n_right / seen, vl, va, tl, ta)):
                 curves[k].append(v)
             if keep_best and vl < best_val:                 # the first minimum, as early_stopping()
                 best_val, best_weights = vl, model.get_weights()
             bar.update(it, train_loss=f"{train_loss:.4f}", val_loss=f"{vl:.4f}",
                        val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
-            loss_sum, right, seen, steps = 0.0, 0, 0, 0
+            loss_sum, right, start = xp.zeros((), np.float64), xp.zeros((), np.int64), it + 1
     curves = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in curves.items()}
     best = early_stopping(curves)
-    _, train_acc = evaluate(model, *(asarray(a) for a in data.train), cfg.eval_batch)
+    _, train_acc = evaluate(model, *(resident(a) for a in data.train), cfg.eval_batch)
     return TrainResult(curves=curves, early_stop_iteration=int(curves["iteration"][best]),
                        early_stop_test_acc=float(curves["test_acc"][best]),
                        early_stop_val_acc=float(curves["val_acc"][best]),

@@ -159,3 +159,62 @@ def test_bench_runs_on_the_device(device, capsys):
                 "--no-torch"]) == 0
     out = capsys.readouterr().out
     assert "backend cupy" in out and any(line.startswith("| lenet |") for line in out.splitlines())
+
+
+# -- the synchronisation budget ----------------------------------------------------------------
+def _syncs_of_training(syncs, model, iterations, eval_every, net_of=None):
+    data = tiny_mnist(60, 20)
+    cfg = TrainConfig(iterations=iterations, eval_every=eval_every, batch_size=10, eval_batch=10)
+    net = build_model(model, Streams.from_seed(0), dataset="mnist")
+    net = net_of(net) if net_of else net
+    with syncs.counting() as window:
+        train(net, data, cfg, Streams.from_seed(1), progress=False)
+    return window
+
+
+@pytest.mark.parametrize("model", ["lenet_300_100", "conv2"])
+def test_one_synchronisation_per_evaluation_interval_and_none_per_step(syncs, model):
+    """Counted by the stand-in: each evaluation interval reads its training sums and both evaluations
+    in one transfer, whatever eval_every is; a training step reads nothing; the end of a run reads the
+    training split's accuracy once."""
+    two = _syncs_of_training(syncs, model, 4, 2)           # 2 intervals of 2 steps
+    four = _syncs_of_training(syncs, model, 8, 4)          # 2 intervals of 4 steps
+    eight = _syncs_of_training(syncs, model, 8, 2)         # 4 intervals of 2 steps
+    assert two.total == four.total == 2 + 1, two.where      # steps add nothing
+    assert eight.total == 4 + 1, eight.where                 # one per interval
+    assert set(two.kinds) == {"get"}
+
+
+def test_supermask_and_mask_search_steps_read_nothing_back(syncs):
+    """DWR's Σg, edge-popup's top-k and the jackpot's swap rule stay on the device: still one read per
+    evaluation interval (the learned supermask's evaluation sample is drawn on the device too)."""
+    from minilottery.lottery.edgepopup import EdgePopup
+    from minilottery.lottery.jackpot import Jackpot, layer_budgets
+    from minilottery.lottery.supermask import LearnedSupermask
+    makers = {
+        "dwr": lambda net: LearnedSupermask(net, np.random.default_rng(0), dwr=True),
+        "edgepopup": lambda net: EdgePopup(net, 0.5, np.random.default_rng(0)),
+        "jackpot": lambda net: Jackpot(net, layer_budgets(net.get_weights(), 0.5, kinds=net.weight_kinds())),
+    }
+    for name, make in makers.items():
+        short = _syncs_of_training(syncs, "lenet_300_100", 4, 2, make)
+        long = _syncs_of_training(syncs, "lenet_300_100", 8, 4, make)
+        assert short.total == long.total == 2 + 1, (name, long.where)
+
+
+def test_device_top_k_and_swap_rule_match_the_host_reference(device):
+    """drop_lowest and swap_update decide on the device exactly as the host code does, ties included."""
+    from minilottery.lottery.edgepopup import drop_lowest
+    from minilottery.lottery.jackpot import swap_update
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        a = rng.integers(0, 5, size=(6, 7)).astype(np.float32)        # many ties
+        j = int(rng.integers(0, a.size))
+        np.testing.assert_array_equal(to_numpy(drop_lowest(backend.asarray(a), j)), drop_lowest(a, j))
+        scores = rng.integers(0, 6, size=40).astype(np.float32)
+        mask = np.ones(40, np.float32)
+        mask[rng.choice(40, 15, replace=False)] = 0
+        host, n = swap_update(scores, mask, 15)
+        dev, n_dev = swap_update(backend.asarray(scores), backend.asarray(mask), 15)
+        np.testing.assert_array_equal(to_numpy(dev), host)
+        assert int(n_dev) == n

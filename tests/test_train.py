@@ -63,15 +63,16 @@ def test_same_seed_same_run_different_seed_differs():
     assert not np.array_equal(r1.curves["val_loss"], r3.curves["val_loss"])
 
 
-def test_divergence_names_the_iteration():
+def test_divergence_names_the_interval():
+    """A loss that is not finite is seen at the end of its evaluation interval, which the error names."""
     data = tiny_mnist()
     data.train[0][:] = np.nan                                 # garbage in: NaN loss at once
-    with pytest.raises(DivergenceError, match=r"diverged at iteration 1\b"):
+    with pytest.raises(DivergenceError, match=r"diverged in iterations 1–20: a training loss is not finite"):
         _run(data)
 
 
 def test_too_large_learning_rate_diverges_with_a_clear_error():
-    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match=r"diverged at iteration \d+"):
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError, match=r"diverged in iterations \d+–\d+"):
         _run(tiny_mnist(), optimizer="sgd", lr=1e12)
 
 

@@ -119,6 +119,8 @@ def swap_update(scores, mask, pruned_count):
     xp, p = xp_of(scores), int(pruned_count)
     if tuple(scores.shape) != tuple(mask.shape):
         raise ConfigError(f"scores {tuple(scores.shape)} and mask {tuple(mask.shape)} differ in shape")
+    if xp is not np:
+        return _swap_on_device(xp, scores, mask, p)
     out = mask.copy()
     flat, m = scores.ravel(), out.reshape(-1)
     off = m == 0
@@ -135,6 +137,21 @@ def swap_update(scores, mask, pruned_count):
     m[come_in] = 1
     m[go_out] = 0
     return out, a
+
+
+def _swap_on_device(xp, scores, mask, p):
+    """swap_update with nothing read back: the rule's decision |A| = |D| > 0 stays on the device, and
+    so does the count swapped in (a 0-d array). The budget is kept by construction, not checked."""
+    if p == 0 or p == mask.size:
+        return mask.copy(), 0
+    flat, m = scores.ravel(), mask.reshape(-1)
+    off = m == 0
+    tau = xp.partition(flat, p - 1)[p - 1]                         # τ = the p-th smallest score
+    come_in, go_out = off & (flat > tau), ~off & (flat <= tau)     # A and D, as on the host
+    a = come_in.sum()
+    swap = (a == go_out.sum()) & (a > 0)                           # |A| = |D| > 0, a device boolean
+    out = xp.where(swap & come_in, 1, xp.where(swap & go_out, 0, m)).astype(mask.dtype)
+    return out.reshape(mask.shape), a * swap
 
 
 class Jackpot(ScoreNet):

@@ -17,7 +17,7 @@ no training at all (:func:`at_init_masks`).
 """
 import numpy as np
 
-from minilottery.backend import asarray, expit, to_numpy
+from minilottery.backend import asarray, device_rng, expit, to_numpy, xp_of
 from minilottery.errors import ConfigError
 from minilottery.lottery.actions import signed_constant
 from minilottery.lottery.criteria import score_masks
@@ -57,8 +57,8 @@ class LearnedSupermask(ScoreNet):
         w = {k: layer.params["W"] for k, layer in
              ((f"{n}.W", layer) for n, layer in model.prunable().items())}
         super().__init__(model, {k: np.full(v.shape, score_init, dtype=v.dtype) for k, v in w.items()})
-        self.rng, self.dwr, self.eval_mode = mask_rng, bool(dwr), eval_mode
-        self.eval_rng = np.random.default_rng(mask_rng.integers(2 ** 63))  # evaluation samples, apart
+        self.rng, self.dwr, self.eval_mode = device_rng(mask_rng), bool(dwr), eval_mode  # drawn where s lives
+        self.eval_rng = device_rng(np.random.default_rng(mask_rng.integers(2 ** 63)))  # evaluation samples, apart
         self._p, self._scale, self._eval_masks = {}, {}, {}
 
     def mask(self, key, s, train):
@@ -67,13 +67,13 @@ class LearnedSupermask(ScoreNet):
         p = sigmoid(s)                                                # σ(m)
         if train or self.eval_mode == "sample":
             u = (self.rng if train else self.eval_rng).random(s.shape, dtype=s.dtype)
-            g = (asarray(u) < p).astype(s.dtype)                      # g ~ Bernoulli(σ(m))
+            g = (u < p).astype(s.dtype)                               # g ~ Bernoulli(σ(m))
         else:
             g = (p > 0.5).astype(s.dtype)                             # threshold
         scale = 1.0
-        if self.dwr:
-            scale = g.size / max(float(g.sum()), 1.0)                 # numel / Σg
-            g *= s.dtype.type(scale)
+        if self.dwr:                                                  # numel / max(Σg, 1), read by no one
+            scale = (g.size / xp_of(g).maximum(g.sum(dtype=np.float64), 1.0)).astype(s.dtype)
+            g *= scale
         if train:
             self._p[key], self._scale[key] = p, scale                 # what this step's backward needs
         else:
@@ -83,7 +83,7 @@ class LearnedSupermask(ScoreNet):
     def relaxed_grad(self, key, s, g_mask):
         p = self._p[key]
         grad = g_mask * (p * (1 - p))                                 # ∂L/∂m = ∂L/∂g̃ ⊙ σ(m)(1 − σ(m))
-        return grad * s.dtype.type(self._scale[key]) if self.dwr else grad
+        return grad * self._scale[key] if self.dwr else grad
 
     def backward(self, dy, input_grad=False):
         self.new_eval_sample()                                        # scores change: evaluate afresh

@@ -12,7 +12,7 @@ gradient without any layer code) and puts ∂L/∂W = ∂L/∂W_eff ⊙ m in ``g
 """
 import numpy as np
 
-from minilottery.backend import asarray, xp_of
+from minilottery.backend import asarray, device_rng, xp_of
 from minilottery import blas
 from minilottery.nn.init import glorot_normal, zeros
 
@@ -159,14 +159,16 @@ class Dropout(Layer):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout rate must be in [0, 1), got {p}")
-        self.p, self.rng = float(p), rng
+        self.p, self.rng, self.noise = float(p), rng, None
 
     def forward(self, x, train=False):
         if not train or self.p == 0.0:
             self.scale = None
             return x
-        keep = self.rng.random(x.shape) >= self.p            # host stream, then device
-        self.scale = asarray(keep.astype(x.dtype) / x.dtype.type(1.0 - self.p))
+        if self.noise is None:
+            self.noise = device_rng(self.rng)                 # drawn where x lives (NumPy: rng itself)
+        keep = self.noise.random(x.shape) >= self.p
+        self.scale = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
         return x * self.scale
 
     def backward(self, dy):
