@@ -114,18 +114,32 @@ class TrainResult:
 
 def evaluation_sums(model, x, y, batch_size=100):
     """(Σ loss, Σ correct) of the model on device arrays x, y in eval mode, as device scalars."""
-    xp = xp_of(x)
-    total, correct = xp.zeros((), np.float64), xp.zeros((), np.int64)
+    total, correct = 0.0, 0                                 # per run, for a stacked model
     for i in range(0, x.shape[0], batch_size):
         loss_sum, n_right = loss_and_correct(model.forward(x[i:i + batch_size]), y[i:i + batch_size])
-        total += loss_sum                                   # float64 sums of float32 batch sums
-        correct += n_right
+        total = total + loss_sum.astype(np.float64)         # float64 sums of float32 batch sums
+        correct = correct + n_right
     return total, correct
 
 
+def read_together(*values):
+    """Device scalars (or equal-shaped arrays) to one host float64 array, in one transfer (one sync)."""
+    return to_numpy(xp_of(values[0]).stack([v.astype(np.float64) for v in values]))
+
+
 def _read(*scalars):
-    """Device scalars to host floats in one transfer (one synchronisation)."""
-    return [float(v) for v in to_numpy(xp_of(scalars[0]).stack(scalars))]
+    return [float(v) for v in read_together(*scalars)]
+
+
+def check_divergence(train_loss, limit, start, it, cfg, label=""):
+    """The divergence rule on an interval's mean training loss (iterations start..it)."""
+    if not math.isfinite(train_loss):
+        raise DivergenceError(f"{label}training diverged in iterations {start}–{it}: a training loss "
+                              f"is not finite (lr {cfg.lr}; try a smaller learning rate)")
+    if train_loss > limit:
+        raise DivergenceError(f"{label}training diverged by iteration {it}: mean training loss "
+                              f"{train_loss:.3g} exceeds {DIVERGENCE_FACTOR:g}·ln(classes) = {limit:.3g} "
+                              f"(lr {cfg.lr}; try a smaller learning rate)")
 
 
 def evaluate(model, x, y, batch_size=100):
@@ -201,13 +215,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
                 *evaluation_sums(model, *test, cfg.eval_batch),
                 *(xp.isfinite(p).all() for p in model.params().values()))   # the interval's one read
             train_loss = lsum / steps                       # mean over the steps since the last evaluation
-            if not math.isfinite(train_loss):
-                raise DivergenceError(f"{label}training diverged in iterations {start}–{it}: a training loss "
-                                      f"is not finite (lr {cfg.lr}; try a smaller learning rate)")
-            if train_loss > limit:
-                raise DivergenceError(f"{label}training diverged by iteration {it}: mean training loss "
-                                      f"{train_loss:.3g} exceeds {DIVERGENCE_FACTOR:g}·ln(classes) = {limit:.3g} "
-                                      f"(lr {cfg.lr}; try a smaller learning rate)")
+            check_divergence(train_loss, limit, start, it, cfg, label)
             vl, va = vsum / val[0].shape[0], v_right / val[0].shape[0]
             tl, ta = tsum / test[0].shape[0], t_right / test[0].shape[0]
             bad = not_finite(model, {"val_loss": vl, "test_loss": tl}, finite)
@@ -222,13 +230,18 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
             bar.update(it, train_loss=f"{train_loss:.4f}", val_loss=f"{vl:.4f}",
                        val_acc=f"{100 * va:.2f}%", test_acc=f"{100 * ta:.2f}%")
             loss_sum, right, start = xp.zeros((), np.float64), xp.zeros((), np.int64), it + 1
+    _, train_acc = evaluate(model, *(resident(a) for a in data.train), cfg.eval_batch)
+    return result(curves, train_acc, snapshots, best_weights)
+
+
+def result(curves, train_acc, snapshots=None, best_weights=None):
+    """The TrainResult of lists of curve values and the final training accuracy."""
     curves = {k: np.asarray(v, dtype=np.int64 if k == "iteration" else np.float64) for k, v in curves.items()}
     best = early_stopping(curves)
-    _, train_acc = evaluate(model, *(resident(a) for a in data.train), cfg.eval_batch)
     return TrainResult(curves=curves, early_stop_iteration=int(curves["iteration"][best]),
                        early_stop_test_acc=float(curves["test_acc"][best]),
                        early_stop_val_acc=float(curves["val_acc"][best]),
                        final_test_acc=float(curves["test_acc"][-1]), final_train_acc=float(train_acc),
-                       snapshots=snapshots, best_weights=best_weights)
+                       snapshots=snapshots or {}, best_weights=best_weights)
 
 

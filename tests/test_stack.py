@@ -1,0 +1,74 @@
+"""Stacked runs: R runs trained as one network give each run what it gets alone."""
+import numpy as np
+import pytest
+
+from minilottery import backend, blas
+from minilottery.nn.models import build_model
+from minilottery.nn.stacked import StackedNet
+from minilottery.rng import Streams
+from minilottery.stack import train_stacked
+from minilottery.train import TrainConfig, train
+from tests.helpers_data import tiny_mnist
+
+CFG = TrainConfig(iterations=12, eval_every=4, batch_size=20, lr=1.2e-3)
+
+
+def _nets(seeds, masked):
+    nets = [build_model("lenet_300_100", Streams.from_seed(s)) for s in seeds]
+    if masked:
+        for s, net in zip(seeds, nets):
+            r = np.random.default_rng(100 + s)
+            net.set_masks({k: (r.random(w.shape) < 0.6).astype(np.float32)
+                           for k, w in net.get_weights().items() if k.endswith(".W")})
+    return nets
+
+
+def _alone_and_stacked(seeds, masked, data):
+    with blas.single_threaded():
+        nets_alone = _nets(seeds, masked)
+        alone = [train(n, data, CFG, Streams.from_seed(50 + s), progress=False) for s, n in zip(seeds, nets_alone)]
+        stacked_nets = _nets(seeds, masked)
+        stacked = train_stacked(stacked_nets, data, CFG, [Streams.from_seed(50 + s) for s in seeds])
+    return alone, nets_alone, stacked, stacked_nets
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_stacked_runs_equal_the_runs_alone_bitwise(masked):
+    """Same products per run (NumPy's batched matmul is one BLAS call per run of the same shape), the
+    same element-wise code: every curve, summary and weight is bitwise the one the run gets alone."""
+    seeds, data = (0, 1, 2), tiny_mnist(200, 50)
+    alone, nets_alone, stacked, nets_stacked = _alone_and_stacked(seeds, masked, data)
+    for a, s, na, ns in zip(alone, stacked, nets_alone, nets_stacked):
+        for k in a.curves:
+            assert a.curves[k].tobytes() == s.curves[k].tobytes(), k
+        assert a.summary() == s.summary()
+        for k, w in na.get_weights().items():
+            assert w.tobytes() == ns.get_weights()[k].tobytes(), k
+    assert alone[0].curves["val_loss"].tobytes() != alone[1].curves["val_loss"].tobytes()  # runs differ
+    if masked:
+        for net, start in zip(nets_stacked, _nets(seeds, masked)):   # masked entries stay frozen per run
+            for k, m in net.masks().items():
+                frozen = backend.to_numpy(m) == 0
+                assert net.get_weights()[k][frozen].tobytes() == start.get_weights()[k][frozen].tobytes()
+
+
+def test_stacked_runs_on_the_device_follow_the_runs_alone(device):
+    """On the device the batched product may round differently from R separate ones (cuBLAS picks
+    kernels by shape): the curves then agree to float32 rounding, bounded here."""
+    seeds, data = (0, 1), tiny_mnist(200, 50)
+    alone, _, stacked, _ = _alone_and_stacked(seeds, True, data)
+    for a, s in zip(alone, stacked):
+        np.testing.assert_allclose(s.curves["train_loss"], a.curves["train_loss"], rtol=1e-4)
+        np.testing.assert_allclose(s.curves["val_loss"], a.curves["val_loss"], rtol=1e-4)
+
+
+def test_stacking_refuses_what_it_cannot_stack():
+    conv = build_model("conv2", Streams.from_seed(0), dataset="mnist")
+    with pytest.raises(ValueError, match="does not stack"):
+        StackedNet([conv, conv])
+    a, b = _nets((0, 1), False)
+    b.set_masks({"fc1.W": np.ones((300, 784), np.float32)})
+    with pytest.raises(ValueError, match="mask on every run"):
+        StackedNet([a, b])
+    with pytest.raises(ValueError, match="streams"):
+        train_stacked([a], tiny_mnist(100, 20), CFG, [])
