@@ -72,3 +72,14 @@ def test_stacking_refuses_what_it_cannot_stack():
         StackedNet([a, b])
     with pytest.raises(ValueError, match="streams"):
         train_stacked([a], tiny_mnist(100, 20), CFG, [])
+
+
+def test_bench_prints_per_run_times_for_each_stack(capsys):
+    from minilottery.__main__ import main as cli
+    assert cli(["bench", "--cases", "lenet", "--stack", "1", "2", "--repeats", "1", "--warmup", "1",
+                "--no-torch", "--batch", "8"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| lenet |")]
+    assert [r[2].strip() for r in rows] == ["1", "2"]
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+    assert cli(["bench", "--cases", "lenet", "--stack", "0", "--no-torch"]) == 2
+    assert "--stack" in capsys.readouterr().err

@@ -27,6 +27,7 @@ import tracemalloc
 import numpy as np
 
 from minilottery import backend
+from minilottery.errors import ConfigError
 from minilottery.blas import blas_threads, set_blas_threads
 from minilottery.nn.conv import Conv2d
 from minilottery.nn.gridconv import BLOCK_BYTES, Grid
@@ -54,6 +55,9 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads for numpy and torch (default: numpy's current count)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--stack", type=int, nargs="+", default=None, metavar="R",
+                        help="time R runs stacked into one network against the same R one by one, per "
+                             "run, for each R given (cases lenet, conv2; minilottery/bench_stack.py)")
     return parser
 
 
@@ -282,10 +286,38 @@ def check(args):
         raise ConfigError(f"unknown --cases {unknown[0]!r}; choose from {','.join(CASES)}")
 
 
+def run_stacks(args):
+    from minilottery.bench_stack import format_stack_table, measure_stacks
+    if any(r < 1 for r in args.stack):
+        raise ConfigError(f"--stack takes run counts of at least 1, got {args.stack}")
+    bt = None if args.no_torch else _torch()
+    rows = []
+    for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
+        peer = make_case(case, args)[1](bt)[0] if bt is not None else None
+        rows += measure_stacks(case, args.stack, args, _time, _inner, LR, peer)
+    print(format_stack_table(rows))
+    print()
+    print(environment(bt))
+    print(f"median of {args.repeats} repeats after {args.warmup} warm-up calls, batch {args.batch} per run, "
+          f"mask density {args.density}")
+    return 0
+
+
+def _torch():
+    try:
+        from minilottery import bench_torch as bt
+    except ImportError:
+        return None
+    bt.torch.set_num_threads(blas_threads() or os.cpu_count())
+    return bt
+
+
 def run(args):
     check(args)
     if args.threads:
         set_blas_threads(args.threads)
+    if args.stack:
+        return run_stacks(args)
     rows, bt = measure(args)
     print(format_table(rows))
     print()
