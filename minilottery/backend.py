@@ -131,6 +131,12 @@ def expit(a):
     return device_expit(a)
 
 
+def fuse(fn):
+    """``fn`` compiled into one element-wise kernel on CuPy (``cupy.fuse``); on NumPy ``fn`` itself."""
+    xp = get_backend()
+    return fn if xp is np else xp.fuse()(fn)
+
+
 def device_rng(host_rng):
     """The stream per-step noise is drawn from, where the arrays live, seeded by ``host_rng``.
 

@@ -251,7 +251,8 @@ for _name in ("neg", "pos", "abs", "invert"):
 
 # -- module functions --------------------------------------------------------------------------
 _FUNCTIONS = {
-    "abs", "absolute", "add", "all", "any", "arange", "argmax", "argmin", "argsort", "around",
+    "abs", "absolute", "add", "all", "any", "arange", "argmax", "argmin", "argsort", "around", "bitwise_and",
+    "bitwise_or", "bitwise_xor",
     "ascontiguousarray", "broadcast_to", "ceil", "clip", "concatenate", "copyto", "count_nonzero",
     "cumsum", "divide", "dot", "einsum", "empty", "empty_like", "equal", "exp", "expand_dims",
     "floor", "full", "full_like", "greater", "greater_equal", "isfinite", "isinf", "isnan", "less",

@@ -218,3 +218,33 @@ def test_device_top_k_and_swap_rule_match_the_host_reference(device):
         dev, n_dev = swap_update(backend.asarray(scores), backend.asarray(mask), 15)
         np.testing.assert_array_equal(to_numpy(dev), host)
         assert int(n_dev) == n
+
+
+@pytest.mark.parametrize("name,kw", [("adam", {"weight_decay": 1e-3}), ("adam", {}),
+                                     ("momentum", {}), ("momentum", {"nesterov": True, "weight_decay": 1e-2})])
+def test_fused_device_update_is_the_reference_rule(syncs, name, kw):
+    """On the device each parameter's update is one fused kernel (nn/fused.py); on the stand-in that
+    kernel runs as plain NumPy, so it must give optim.py's reference update bit for bit, frozen
+    entries (holding an inf that must not leak) included."""
+    from minilottery.nn.optim import make_optimizer
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((50, 30)).astype(np.float32)
+    mask = (rng.random(w0.shape) < 0.6).astype(np.float32)
+    w0.reshape(-1)[np.flatnonzero(mask == 0)[:3]] = np.inf
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(4)]
+
+    def run(to):
+        w = to(w0.copy())
+        opt = make_optimizer(name, {"w": w}, 1e-2, **kw)
+        for g in grads:
+            opt.step({"w": to(g)}, {"w": to(mask)})
+        return to_numpy(w), opt.state_dict()
+
+    with np.errstate(invalid="ignore"):
+        set_backend("numpy")
+        host = run(np.asarray)
+        set_backend("cupy")
+        dev = run(backend.asarray)
+    assert np.isinf(host[0]).sum() == 3
+    assert dev[0].tobytes() == host[0].tobytes()
+    assert all(dev[1][k].tobytes() == host[1][k].tobytes() for k in host[1] if k != "t")

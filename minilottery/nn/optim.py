@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.backend import asarray, is_device, to_numpy, xp_of
+from minilottery.nn import fused
 
 CHUNK = 1 << 17  # elements per slice on NumPy: six float32 slices (3 MB) stay in the L3 cache
 
@@ -67,6 +68,7 @@ def _same(a, b):
 
 class Optimizer:
     buffers = ()  # names of per-parameter state arrays
+    fused_update = None  # (p, g, mask, state): the update as one device kernel, where written
 
     def __init__(self, params, lr, weight_decay=0.0):
         """params: {name: array} updated in place; weight_decay λ adds λθ to the gradient."""
@@ -116,6 +118,9 @@ class Optimizer:
         for key, p in self.params.items():
             mask = masks.get(key)
             state = [self._buffer(b, key, p) for b in self.buffers]
+            if self.fused_update is not None and is_device(p):   # the same rule in one kernel (nn/fused.py)
+                self.fused_update(p, grads[key], mask, state)
+                continue
             last = [None, None, False] if mask is None else self._last_frozen(key, p)
             if mask is None:
                 self._frozen.pop(key, None)                  # unmasked: state may grow anywhere
@@ -193,6 +198,10 @@ class Momentum(Optimizer):
         self.mu, self.nesterov = float(momentum), bool(nesterov)
         super().__init__(params, lr, weight_decay)
 
+    def fused_update(self, p, g, mask, state):
+        fused.apply("nesterov" if self.nesterov else "momentum", p, g, mask, state,
+                    self.mu, self.lr, self.weight_decay)
+
     def update(self, p, g, state, tmp):
         xp, (v,) = xp_of(p), state
         v *= self.mu
@@ -220,6 +229,11 @@ class Adam(Optimizer):
             raise ValueError(f"Adam eps must be positive (0 gives 0/0 under pruned weights), got {eps}")
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
         super().__init__(params, lr, weight_decay)
+
+    def fused_update(self, p, g, mask, state):
+        bc1, bc2 = 1.0 - self.b1 ** self.t, 1.0 - self.b2 ** self.t
+        fused.apply("adam", p, g, mask, state, self.b1, 1.0 - self.b1, self.b2, 1.0 - self.b2, self.eps,
+                    self.lr / bc1, math.sqrt(bc2), self.weight_decay)
 
     def update(self, p, g, state, tmp):
         xp, (m, v) = xp_of(p), state
