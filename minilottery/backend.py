@@ -74,6 +74,16 @@ def backend_name():
     return "numpy" if get_backend() is np else "cupy"
 
 
+STACK = {"numpy": 1, "cupy": 16}   # runs stacked into one network by default (plan.make_executor)
+
+
+def default_stack():
+    """How many runs of one architecture the active backend trains as one network by default:
+    1 on NumPy (a CPU gains little, tests/test_stack.py's bench), 16 on CuPy (a launch-bound
+    step of one small network leaves most of a GPU idle)."""
+    return STACK[backend_name()]
+
+
 def xp_of(a):
     """The array module an array belongs to (numpy for host arrays and scalars)."""
     if isinstance(a, (np.ndarray, np.generic)) or np.isscalar(a):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from minilottery import backend, blas
 from minilottery.errors import ConfigError, MiniLotteryError
 from minilottery.progress import format_seconds
+from minilottery.stack import bundles
 
 _DATA = {}   # (dataset, data_dir, mirror) -> Splits, one load per process
 
@@ -69,6 +70,8 @@ class Job:
     args: tuple
     backend_name: str = field(default_factory=backend.backend_name)
     name: str = ""
+    stack: tuple = None   # (key, fn_many): jobs of one key may train as one stacked network,
+                          # fn_many([args, ...]) -> [(arrays, attrs), ...] in order
 
     def __call__(self):
         if _STARTED is not None:
@@ -220,15 +223,23 @@ class Cluster(Executor):
         pass                                   # the client belongs to whoever made it
 
 
-def make_executor(workers=1, scheduler=None):
-    """Serial for one worker, local processes for more, Dask when a scheduler is named."""
+def make_executor(workers=1, scheduler=None, stack=None):
+    """Serial for one worker, local processes for more, Dask when a scheduler is named.
+
+    stack: how many runs of one architecture train as one stacked network (default: the backend's)."""
+    stack = backend.default_stack() if stack is None else stack
+    if isinstance(stack, bool) or int(stack) != stack or stack < 1:
+        raise ConfigError(f"--stack must be a positive integer, got {stack}")
     if scheduler is not None:
-        return Cluster(scheduler)
-    if workers is None:
-        workers = os.cpu_count() or 1
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    return Serial() if workers == 1 else Local(workers)
+        ex = Cluster(scheduler)
+    else:
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        ex = Serial() if workers == 1 else Local(workers)
+    ex.stack = int(stack)
+    return ex
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -247,14 +258,15 @@ def execute(tasks, store, executor, log=print, describe=None):
         """Write every finished run (each as soon as it is known), then raise the first failure."""
         failure = None
         for f in finished:
-            t = running.pop(f)
+            ts = running.pop(f)
             try:
-                arrays, attrs = f.result()
+                results = f.result()
             except Exception as e:             # noqa: BLE001  (raised below, after the others are saved)
-                failure = failure or (t, executor.cause(e))
+                failure = failure or (ts[0], executor.cause(e))
                 continue
-            store.write(t.group, arrays, attrs)
-            bar.tick(t, describe(attrs) if describe else None)
+            for t, (arrays, attrs) in zip(ts, results if len(ts) > 1 else [results]):
+                store.write(t.group, arrays, attrs)
+                bar.tick(t, describe(attrs) if describe else None)
         if failure:
             t, e = failure
             if isinstance(e, MiniLotteryError):
@@ -262,21 +274,33 @@ def execute(tasks, store, executor, log=print, describe=None):
             raise MiniLotteryError(f"run {t.group} failed ({type(e).__name__}: {e}); rerun the same "
                                    f"command to continue from the runs already saved") from e
 
+    def submit(tasks, job):
+        f = executor.submit(job)
+        running[f] = tasks
+        if f.done():
+            collect([f])                           # serial: saved before the next run starts
+
+    stack = getattr(executor, "stack", 1)
     while todo or running:
+        ready = []                                 # with stacking: the pass's jobs, bundled at its end
         for g, t in list(todo.items()):
             if all(store.done(d) for d in t.deps):
                 del todo[g]
                 work = t.prepare()
                 if isinstance(work, Job):
                     work.name = g
-                    f = executor.submit(work)
-                    running[f] = t
-                    if f.done():
-                        collect([f])               # serial: saved before the next run starts
+                    if stack > 1:
+                        ready.append((t, work))
+                    else:
+                        submit([t], work)
                 else:
                     store.write(g, *work)
                     bar.tick(t, None)
+        for tasks, job in bundles(ready, stack):     # stack.py: one key's jobs in runs of ``stack``
+            submit(tasks, job)
         if not running:
+            if ready:
+                continue                           # serial runs just written: their dependants are ready
             if todo:
                 raise MiniLotteryError(f"the plan is stuck: {sorted(todo)[:3]} wait on groups that never finish")
             break

@@ -6,13 +6,20 @@ from its own ``streams[r].data``), and evaluation reads every run's sums in one 
 Each run gets the TrainResult and the weights that ``train(nets[r], data, cfg, streams[r])``
 gives it: bitwise, where the products keep their shapes (tests/test_stack.py).
 
+In an experiment's plan, jobs that carry the same stack key (plan.Job.stack) and are ready
+together (the trials of a level, a level's random controls) run as one ``StackedJob`` of up to
+``--stack`` runs (``bundles``); each run's stored result is the one it gets alone.
+
 On the CPU this removes the Python and launch overhead per run; on a GPU it turns R small,
 launch-bound steps into one full one.
 """
 import math
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
+from minilottery import backend, blas
 from minilottery.backend import resident, xp_of
 from minilottery.data import Batches
 from minilottery.nn.losses import softmax_cross_entropy
@@ -67,3 +74,34 @@ def train_stacked(nets, data, cfg, streams, progress=False, label=""):
     for r, net in enumerate(nets):                                  # each network ends as it would alone
         net.set_weights(model.run_weights(r, weights))
     return [result(curves[r], float(train_right[r]) / train_x.shape[0]) for r in range(runs)]
+
+
+@dataclass
+class StackedJob:
+    """Jobs of one stack key run as one (``fn_many`` of their args); the result is the list of theirs."""
+    jobs: list
+
+    def __call__(self):
+        first = self.jobs[0]
+        from minilottery import plan
+        if plan._STARTED is not None:                          # noqa: SLF001  (a local worker's queue)
+            plan._STARTED.put((os.getpid(), " + ".join(j.name for j in self.jobs)))
+        if backend.backend_name() != first.backend_name:
+            backend.set_backend(first.backend_name)
+        with blas.single_threaded():
+            return first.stack[1]([j.args for j in self.jobs])
+
+
+def bundles(ready, stack):
+    """[(tasks, job)]: the ready (task, job) pairs, those of one stack key in runs of up to ``stack``."""
+    out, groups = [], {}
+    for task, job in ready:
+        if stack > 1 and job.stack is not None:
+            groups.setdefault(job.stack[0], []).append((task, job))
+        else:
+            out.append(([task], job))
+    for pairs in groups.values():
+        for i in range(0, len(pairs), stack):
+            part = pairs[i:i + stack]
+            out.append(([t for t, _ in part], part[0][1] if len(part) == 1 else StackedJob([j for _, j in part])))
+    return out

@@ -83,3 +83,28 @@ def test_bench_prints_per_run_times_for_each_stack(capsys):
     assert all(float(r[3]) > 0 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
     assert cli(["bench", "--cases", "lenet", "--stack", "0", "--no-torch"]) == 2
     assert "--stack" in capsys.readouterr().err
+
+
+def test_an_imp_experiment_is_bitwise_the_same_stacked(tmp_path, monkeypatch):
+    """--stack 3: the level's ticket and controls (and the trials' dense runs) train as stacked
+    networks; every array of the experiment file is the one the unstacked plan writes."""
+    from minilottery.lottery.imp import KIND, Experiment, IMPConfig
+    from minilottery.plan import make_executor
+    from minilottery.store import ExperimentStore
+    from tests.helpers_data import all_arrays
+    data = tiny_mnist(200, 50)
+    cfg = IMPConfig.paper("lenet_300_100", iterations=12, eval_every=6, rounds=2, trials=2, reinit=2,
+                          random_pruning=True, lr=1e-3)
+    from minilottery.lottery import imp as imp_mod
+    sizes, real = [], imp_mod.train_runs_stacked
+    monkeypatch.setattr(imp_mod, "train_runs_stacked", lambda runs: sizes.append(len(runs)) or real(runs))
+    files = {}
+    for stack in (1, 3):
+        path = tmp_path / f"s{stack}.h5"
+        with ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}) as store:
+            Experiment(cfg, store, data, progress=False, log=lambda *a: None).run(make_executor(1, stack=stack))
+        files[stack] = all_arrays(path)
+    assert max(sizes) == 3 and sum(sizes) >= 12   # of the 18 runs (a lone ready run trains alone)
+    assert files[1].keys() == files[3].keys() and len(files[1]) > 20
+    for k, v in files[1].items():
+        assert np.asarray(v).tobytes() == np.asarray(files[3][k]).tobytes(), k

@@ -30,6 +30,8 @@ from minilottery.nn.models import CONV_WIDTHS, INPUT_SHAPES, MODELS, build_model
 from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
+from minilottery.nn.stacked import stacks
+from minilottery.stack import train_stacked
 from minilottery.train import TrainConfig, train
 
 KIND = "imp"                            # the experiment kind stored in the file
@@ -121,6 +123,7 @@ class Experiment:
     def __init__(self, cfg, store, data, progress=True, log=print, variant=None, data_ref=None):
         self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
         self.kinds, self.variant = weight_kinds(cfg), variant
+        self.stackable = stacks(_shape_model(cfg))       # its runs can train stacked (Dense nets)
         self.data_ref = data_ref or DataRef.inline_data(data)
         self.data_ref.provide(data)
 
@@ -226,17 +229,39 @@ class Experiment:
             theta, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
         snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
         label = self.label(t, level, "ticket" if kind == "ticket" else f"{kind}_{j}") + ": "
-        return Job(train_run, (cfg, self.data_ref, key, kind, theta, mask, fills, snaps, label, self.progress))
+        stack = None if fills or snaps or not self.stackable else (
+            (cfg.model, cfg.dataset, cfg.train, self.data_ref), train_runs_stacked)   # one architecture
+        return Job(train_run, (cfg, self.data_ref, key, kind, theta, mask, fills, snaps, label, self.progress),
+                   stack=stack)
+
+
+def _start(cfg, key, theta, mask, fills):
+    rngs = Streams.from_seed(*key)
+    model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
+    rewind(model, theta, mask, fills)
+    return model, rngs
 
 
 def train_run(cfg, data_ref, key, kind, theta, mask, fills, snaps, label, progress):
     """One IMP run on whichever process runs it: (arrays, attrs) for the store."""
-    rngs = Streams.from_seed(*key)
-    model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
-    rewind(model, theta, mask, fills)
+    model, rngs = _start(cfg, key, theta, mask, fills)
     pm = fraction_remaining(mask)
     res = train(model, data_ref.load(), cfg.train, rngs, snapshot_iterations=snaps, progress=progress,
                 label=label.replace(": ", f" (Pm {100 * pm:.1f}%): "))
+    return _stored(cfg, model, res, kind, pm, fills, snaps)
+
+
+def train_runs_stacked(runs):
+    """IMP runs (train_run's arguments, one architecture, no fills or snapshots) trained as one
+    stacked network: the list of their (arrays, attrs), each what train_run gives it."""
+    cfg, data_ref = runs[0][0], runs[0][1]
+    models, streams = zip(*(_start(cfg, key, theta, mask, fills) for _, _, key, _, theta, mask, fills, *_ in runs))
+    results = train_stacked(list(models), data_ref.load(), cfg.train, list(streams))
+    return [_stored(cfg, m, res, r[3], fraction_remaining(r[5]), r[6], r[7])
+            for m, res, r in zip(models, results, runs)]
+
+
+def _stored(cfg, model, res, kind, pm, fills, snaps):
     arrays = {"weights": model.get_weights(), "curves": res.curves}
     if fills:
         arrays["fill"] = fills                                   # frozen values F (mask-0 actions)

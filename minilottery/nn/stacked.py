@@ -17,6 +17,11 @@ from minilottery.nn.layers import Dense, Flatten, Layer, ReLU
 from minilottery.nn.sequential import Sequential
 
 
+def stacks(net):
+    """True when ``net`` (a Sequential) is made only of layers that stack."""
+    return all(type(layer) in (Dense, ReLU, Flatten) for _, layer in net.layers)
+
+
 class StackedDense(Dense):
     """R Dense layers as one: W (R, out, in), b (R, out); y = x W_effᵀ + b per run."""
 
