@@ -27,6 +27,7 @@ def strict():
         yield strict_cupy
 
 
+@pytest.mark.cupy_path
 def test_stand_in_refuses_implicit_host_conversions(strict, tmp_path):
     a = strict.asarray(np.arange(6, dtype=np.float32))
     for implicit in (np.asarray, np.exp, np.sum, lambda v: np.concatenate([v, v]),
@@ -42,6 +43,7 @@ def test_stand_in_refuses_implicit_host_conversions(strict, tmp_path):
     assert strict.SYNCS.total == 0
 
 
+@pytest.mark.cupy_path
 def test_stand_in_counts_every_synchronisation(strict):
     a = strict.asarray(np.arange(6, dtype=np.float32))
     s = a.sum()
