@@ -57,7 +57,7 @@ def add_arguments(parser):
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     parser.add_argument("--stack", type=int, nargs="+", default=None, metavar="R",
                         help="time R runs stacked into one network against the same R one by one, per "
-                             "run, for each R given (cases lenet, conv2; minilottery/bench_stack.py)")
+                             "run, for each R given (cases lenet, conv2; minilottery/bench/stack.py)")
     return parser
 
 
@@ -287,7 +287,7 @@ def check(args):
 
 
 def run_stacks(args):
-    from minilottery.bench_stack import format_stack_table, measure_stacks
+    from minilottery.bench.stack import format_stack_table, measure_stacks
     if any(r < 1 for r in args.stack):
         raise ConfigError(f"--stack takes run counts of at least 1, got {args.stack}")
     bt = None if args.no_torch else _torch()
