@@ -25,7 +25,8 @@ from minilottery.data import Batches
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.stacked import StackedNet
 from minilottery.progress import Progress
-from minilottery.train import (CURVES, DIVERGENCE_FACTOR, check_divergence, evaluation_sums,
+from minilottery.errors import DivergenceError
+from minilottery.train import (CURVES, DIVERGENCE_FACTOR, check_divergence, evaluation_sums, not_finite,
                                read_together, result)
 
 
@@ -58,12 +59,18 @@ def train_stacked(nets, data, cfg, streams, progress=False, label=""):
         if it % cfg.eval_every == 0 or it == cfg.iterations:
             steps = it - start + 1
             sums = read_together(loss_sum, right, *evaluation_sums(model, *val, cfg.eval_batch),
-                                 *evaluation_sums(model, *test, cfg.eval_batch))   # (6, R), one read
-            for r in range(runs):
-                lsum, n_right, vsum, v_right, tsum, t_right = (float(v) for v in sums[:, r])
-                check_divergence(lsum / steps, limit, start, it, cfg, f"{label}run {r} of the stack: ")
+                                 *evaluation_sums(model, *test, cfg.eval_batch),
+                                 *(xp.isfinite(p).reshape(runs, -1).all(axis=1) for p in model.params().values()))
+            for r in range(runs):                                   # (6 + parameters, R), one read
+                lsum, n_right, vsum, v_right, tsum, t_right = (float(v) for v in sums[:6, r])
+                run = f"{label}run {r} of the stack: "
+                check_divergence(lsum / steps, limit, start, it, cfg, run)
                 values = (it, lsum / steps, n_right / (steps * cfg.batch_size), vsum / val[0].shape[0],
                           v_right / val[0].shape[0], tsum / test[0].shape[0], t_right / test[0].shape[0])
+                bad = not_finite(model, {"val_loss": values[3], "test_loss": values[5]}, sums[6:, r])
+                if bad:
+                    raise DivergenceError(f"{run}training diverged by iteration {it}: {', '.join(bad[:4])} "
+                                          f"not finite (lr {cfg.lr}; try a smaller learning rate)")
                 for k, v in zip(CURVES, values):
                     curves[r][k].append(v)
             bar.update(it, train_loss=f"{float(sums[0].mean()) / steps:.4f} (mean of the runs)")
