@@ -28,9 +28,11 @@ from minilottery.nn.optim import Adam
 from minilottery.rng import Streams
 
 # case: (model, ours/plain multiple that fails, repeats, steps per repeat)
-# The plain Conv-2 materialises its whole column matrices (108 MB each) where ours gathers them
-# block by block, so ours is the faster there (0.4-0.5x); its multiple is ~1.4x today's ratio.
-CASES = {"lenet": ("lenet_300_100", 1.6, 11, 20), "conv2": ("conv2", 0.65, 5, 1)}
+# Today's ratios on a busy machine: LeNet 1.33-1.42 (201a476, whose masked Adam was 4x slower:
+# 2.4-2.7), Conv-2 0.41-0.46. The plain Conv-2 materialises its whole column matrices (108 MB
+# each) where ours gathers them block by block, so ours is the faster there. Each multiple is
+# about 1.3-1.5x today's ratio, so that noise does not fail it and a regression of that size does.
+CASES = {"lenet": ("lenet_300_100", 1.8, 11, 20), "conv2": ("conv2", 0.65, 5, 1)}
 BATCH, DENSITY, LR = 60, 0.8, 1.2e-3
 
 
