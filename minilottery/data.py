@@ -1,12 +1,16 @@
-"""MNIST and CIFAR-10: verified files in, the papers' splits out, batches on the device.
+"""MNIST, Fashion-MNIST and CIFAR-10: verified files in, the papers' splits out, batches on the device.
 
     splits = load_dataset("mnist")                      # Splits(train, val, test), host arrays
     batches = Batches(*splits.train, batch_size=60, rng=streams.data)
     xb, yb = next(batches)                              # on the active backend
     for xb, yb in iterate_eval(*splits.val): ...
 
-Files come from the official releases: MNIST's four IDX files (gzip) and
-CIFAR-10's *binary* archive ``cifar-10-binary.tar.gz`` (nothing is unpickled).
+Files come from the official releases: MNIST's four IDX files (gzip), Fashion-MNIST's
+four IDX files of the same names (Xiao, Rasul & Vollgraf 2017, from the dataset's
+published location, folder ``fashion-mnist``) and CIFAR-10's *binary* archive
+``cifar-10-binary.tar.gz`` (nothing is unpickled). Fashion-MNIST is here because it is
+an offline set on which a ResNet is not at its ceiling; its numbers are not comparable
+to the papers' CIFAR-10 numbers (only the shape of a claim can be checked on it).
 Where they are downloaded from and stored (mirror and data-folder settings) is
 described in :mod:`minilottery.download` and ``datasets/README.md``. The pins in
 :data:`SHA256` are checked every time a file is used.
@@ -14,17 +18,19 @@ described in :mod:`minilottery.download` and ``datasets/README.md``. The pins in
 Preprocessing (defined here and nowhere else)
 ---------------------------------------------
 * Images: uint8 pixels divided by 255 to float32 in [0, 1], layout NCHW:
-  MNIST ``(N, 1, 28, 28)``, CIFAR-10 ``(N, 3, 32, 32)`` with channels R, G, B.
+  MNIST and Fashion-MNIST ``(N, 1, 28, 28)``, CIFAR-10 ``(N, 3, 32, 32)`` with channels
+  R, G, B. (VGG pads grey 28×28 inputs to 32×32 itself, nn/models.py.)
 * CIFAR-10 only, after that: per-channel standardisation ``(x - mean[c]) / std[c]``,
   with the mean and population standard deviation (ddof=0) of channel ``c``
   over every pixel of the 45,000 *training-split* images (validation images
   excluded), applied unchanged to the validation and test splits.
-  MNIST is not standardised.
-* Labels: int64 class indices 0..9. No augmentation.
+  MNIST and Fashion-MNIST are not standardised.
+* Labels: int64 class indices 0..9. Augmentation, where a protocol asks for it, is
+  applied to training batches only (:class:`Batches`, minilottery/augment.py).
 
 Splits (the papers')
 --------------------
-MNIST 55,000 train / 5,000 validation / 10,000 test; CIFAR-10 45,000 / 5,000 /
+MNIST and Fashion-MNIST 55,000 train / 5,000 validation / 10,000 test; CIFAR-10 45,000 / 5,000 /
 10,000. The test split is the official test set. The validation split is drawn
 from the official training set: ``numpy.random.default_rng(split_seed).permutation(N)``
 over its N images; the first 5,000 indices are validation, the rest training,
@@ -37,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minilottery import backend
+from minilottery.augment import AUGMENTATIONS, augment, standard_augmentation  # noqa: F401 (re-exported)
 from minilottery.download import (DatasetError, data_folder, ensure, gunzip, read_tar_members,
                                   sha256_bytes, sha256_file, sources)
 
@@ -45,9 +52,11 @@ __all__ = ["DatasetError", "Splits", "load_dataset", "Batches", "iterate_eval", 
 URLS = {
     "mnist": ("https://storage.googleapis.com/cvdf-datasets/mnist/",
               "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     "cifar10": ("https://www.cs.toronto.edu/~kriz/",),
 }
-# SHA-256 pins: MNIST of each file's DECOMPRESSED content (the .gz bytes depend on
+FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}  # sub-folder of the data folder and mirror
+# SHA-256 pins: MNIST and Fashion-MNIST of each file's DECOMPRESSED content (the .gz bytes depend on
 # the compressor, the content is the dataset); CIFAR-10 of the archive itself.
 # Module-level so that tests can substitute their own small files.
 SHA256 = {
@@ -57,12 +66,19 @@ SHA256 = {
         "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
         "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
     "cifar10": {
         "cifar-10-binary.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
     },
 }
 # (train, validation, test) sizes; train + validation = the official training set.
-SPLIT_SIZES = {"mnist": (55_000, 5_000, 10_000), "cifar10": (45_000, 5_000, 10_000)}
+SPLIT_SIZES = {"mnist": (55_000, 5_000, 10_000), "fashion_mnist": (55_000, 5_000, 10_000),
+               "cifar10": (45_000, 5_000, 10_000)}
 
 
 def epochs(n, batch, dataset):
@@ -73,10 +89,11 @@ NUM_CLASSES = 10
 
 @dataclass
 class Splits:
-    """Host arrays ``(x, y)``: x float32 NCHW, y int64 (see the module docstring)."""
+    """Host arrays ``(x, y)``: x float32 NCHW, y int64 (see the module docstring); ``name``: the dataset."""
     train: tuple
     val: tuple
     test: tuple
+    name: str = None
 
 
 # ---------------------------------------------------------------- MNIST (IDX)
@@ -100,8 +117,8 @@ def parse_idx(data, magic, where="IDX data"):
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
-def _mnist_file(folder, filename, magic, mirror):
-    expected = SHA256["mnist"][filename]
+def _mnist_file(folder, filename, magic, mirror, dataset="mnist"):
+    expected = SHA256[dataset][filename]
 
     def check(path):
         content = gunzip(path)
@@ -110,17 +127,20 @@ def _mnist_file(folder, filename, magic, mirror):
             raise DatasetError(f"SHA-256 of the decompressed content is {actual}, expected {expected}")
         return content
 
-    content = ensure(folder, filename, sources("mnist", filename, URLS["mnist"], mirror), check)
+    content = ensure(folder, filename, sources(FOLDERS[dataset], filename, URLS[dataset], mirror), check)
     return parse_idx(content, magic, where=str(folder / filename))
 
 
-def _mnist_raw(data_dir, mirror):
-    """((x, y) official train, (x, y) official test): uint8 images (N, 1, 28, 28), int64 labels."""
-    folder = data_folder("mnist", data_dir)
+def _mnist_raw(data_dir, mirror, dataset="mnist"):
+    """((x, y) official train, (x, y) official test): uint8 images (N, 1, 28, 28), int64 labels.
+
+    MNIST, or Fashion-MNIST (``dataset="fashion_mnist"``: the same format and file names).
+    """
+    folder = data_folder(FOLDERS[dataset], data_dir)
     out = []
     for part in ("train", "t10k"):
-        x = _mnist_file(folder, f"{part}-images-idx3-ubyte.gz", IDX_IMAGES, mirror)
-        y = _mnist_file(folder, f"{part}-labels-idx1-ubyte.gz", IDX_LABELS, mirror)
+        x = _mnist_file(folder, f"{part}-images-idx3-ubyte.gz", IDX_IMAGES, mirror, dataset)
+        y = _mnist_file(folder, f"{part}-labels-idx1-ubyte.gz", IDX_LABELS, mirror, dataset)
         if x.shape[1:] != (28, 28) or len(x) != len(y):
             raise DatasetError(f"{folder}: {part} images {x.shape} do not match {len(y)} labels "
                                "of 28x28 digits; delete the files and run again")
@@ -169,7 +189,11 @@ def _cifar10_raw(data_dir, mirror):
 
 
 # ------------------------------------------------------------- splits and preprocessing
-LOADERS = {"mnist": _mnist_raw, "cifar10": _cifar10_raw}
+def _fashion_mnist_raw(data_dir, mirror):
+    return _mnist_raw(data_dir, mirror, "fashion_mnist")
+
+
+LOADERS = {"mnist": _mnist_raw, "fashion_mnist": _fashion_mnist_raw, "cifar10": _cifar10_raw}
 
 
 def split_indices(n, n_val, split_seed=0):
@@ -201,7 +225,7 @@ def _to_unit(x):
 
 
 def load_dataset(name, data_dir=None, mirror=None, split_seed=0):
-    """Load ``"mnist"`` or ``"cifar10"`` as :class:`Splits` of preprocessed host arrays.
+    """Load ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"`` as :class:`Splits` of preprocessed host arrays.
 
     Downloads and verifies the files first if needed (``data_dir`` and
     ``mirror``: see :mod:`minilottery.download`). Raises :class:`DatasetError`
@@ -225,7 +249,7 @@ def load_dataset(name, data_dir=None, mirror=None, split_seed=0):
         for xs, _ in parts:
             xs -= shift  # in place: CIFAR-10 in float32 is 737 MB
             xs /= scale
-    return Splits(*parts)
+    return Splits(*parts, name=name)
 
 
 # ------------------------------------------------------------------------ batches
@@ -242,11 +266,14 @@ class Batches:
     appears at most once per epoch (MNIST: 55,000 // 60 = 916 batches, a
     different 40 examples left out each epoch).
 
+    ``augment`` ("crop", "crop_flip" or None; minilottery/augment.py) transforms each
+    batch on the host with draws from the same ``rng``, after the epoch's permutation.
+
     Attributes: ``epoch``, the 0-based epoch of the latest batch;
     ``batches_per_epoch``.
     """
 
-    def __init__(self, x, y, batch_size=60, rng=None):
+    def __init__(self, x, y, batch_size=60, rng=None, augment=None):
         x, y = np.asarray(x), np.asarray(y)
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
@@ -255,7 +282,9 @@ class Batches:
         if not 1 <= batch_size <= len(x):
             raise ValueError(f"batch_size {batch_size} must be between 1 and the number "
                              f"of examples ({len(x)})")
-        self.x, self.y, self.batch_size, self.rng = x, y, int(batch_size), rng
+        if augment is not None and augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {augment!r}; choose one of {AUGMENTATIONS} or None")
+        self.x, self.y, self.batch_size, self.rng, self.augment = x, y, int(batch_size), rng, augment
         self._dx, self._dy = backend.resident(x), backend.resident(y)   # the data stays on the device
         self.batches_per_epoch = len(x) // self.batch_size
         self.epoch = 0
@@ -272,6 +301,9 @@ class Batches:
             self._device_order = backend.asarray(self._order)  # one upload an epoch (NumPy: itself)
         idx = self._device_order[self._next * self.batch_size:(self._next + 1) * self.batch_size]
         self._next += 1
+        if self.augment is not None:                      # drawn and cut on the host, then moved
+            host = self._order[(self._next - 1) * self.batch_size:self._next * self.batch_size]
+            return backend.asarray(augment(self.x[host], self.augment, self.rng)), self._dy[idx]
         return self._dx[idx], self._dy[idx]               # gathered where the data lives
 
 

@@ -40,7 +40,8 @@ def train_stacked(nets, data, cfg, streams, progress=False, label=""):
     runs = model.runs
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
-    batches = [Batches(*data.train, batch_size=cfg.batch_size, rng=s.data) for s in streams]
+    batches = [Batches(*data.train, batch_size=cfg.batch_size, rng=s.data,
+                       augment=cfg.augmentation(getattr(data, "name", None))) for s in streams]
     val = tuple(resident(a) for a in data.val)
     test = tuple(resident(a) for a in data.test)
     xp, start = xp_of(val[0]), 1

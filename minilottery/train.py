@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from minilottery.backend import resident, to_numpy, xp_of
-from minilottery.data import Batches
+from minilottery.data import AUGMENTATIONS, Batches, standard_augmentation
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
 from minilottery.nn.optim import OPTIMIZERS, make_optimizer
@@ -42,6 +42,7 @@ from minilottery.progress import Progress
 
 DIVERGENCE_FACTOR = 10.0
 SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "standard") + tuple(AUGMENTATIONS)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class TrainConfig:
     schedule: str = field(default="constant", metadata={
         "help": "learning-rate schedule: constant, or cosine lr·(1 + cos(π t/T))/2 per iteration",
         "choices": SCHEDULES})
+    warmup: int = field(default=0, metadata={
+        "help": "linear warmup: the rate is multiplied by min(1, t/warmup) at iteration t (0: none)"})
+    milestones: tuple = field(default=(), metadata={
+        "help": "step schedule: after each of these iterations the rate is multiplied by --gamma"})
+    gamma: float = field(default=0.1, metadata={"help": "factor of the step schedule at each milestone"})
+    augment: str = field(default="none", metadata={
+        "help": "training-data augmentation drawn from the data stream: random crop (4-pixel zero padding) "
+                "[+ horizontal flip]; standard: crop_flip for cifar10 and fashion_mnist, crop for mnist "
+                "(mirrored digits are other digits); evaluation is never augmented", "choices": AUGMENTS})
     eval_every: int = field(default=100, metadata={"help": "iterations between evaluations", "length": True})
     eval_batch: int = field(default=100, metadata={"help": "examples per evaluation batch (speed only)"})
 
@@ -74,6 +84,16 @@ class TrainConfig:
             raise ConfigError(f"--weight-decay must be non-negative, got {self.weight_decay}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown --schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        if isinstance(self.warmup, bool) or int(self.warmup) != self.warmup or self.warmup < 0:
+            raise ConfigError(f"--warmup must be a non-negative integer, got {self.warmup}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        m = self.milestones
+        if any(isinstance(v, bool) or int(v) != v or v < 1 for v in m) or list(m) != sorted(set(m)):
+            raise ConfigError(f"--milestones must be increasing positive integers, got {list(m)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"--gamma must be in (0, 1], got {self.gamma}")
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"unknown --augment {self.augment!r}; choose one of {AUGMENTS}")
 
     def optimizer_for(self, params):
         """The configured optimiser over ``params`` ({name: array})."""
@@ -83,10 +103,22 @@ class TrainConfig:
         return make_optimizer(self.optimizer, params, self.lr, **kw)
 
     def lr_at(self, it):
-        """Learning rate for iteration ``it`` (1-based)."""
+        """Learning rate for iteration ``it`` (1-based): the schedule × γ^(milestones passed) × warmup."""
+        lr = self.lr
         if self.schedule == "cosine":
-            return 0.5 * self.lr * (1.0 + math.cos(math.pi * (it - 1) / self.iterations))
-        return self.lr
+            lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * (it - 1) / self.iterations))
+        passed = sum(1 for m in self.milestones if m < it)          # milestone m: iterations m+1.. drop
+        if passed:
+            lr *= self.gamma ** passed
+        if self.warmup:
+            lr *= min(1.0, it / self.warmup)                         # lr · t/k for t < k
+        return lr
+
+    def augmentation(self, dataset):
+        """The augmentation this config asks for on ``dataset`` (None for none)."""
+        if self.augment == "none":
+            return None
+        return standard_augmentation(dataset) if self.augment == "standard" else self.augment
 
     @classmethod
     def names(cls):
@@ -188,7 +220,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     """
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
-    batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data)
+    batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data,
+                      augment=cfg.augmentation(getattr(data, "name", None)))
     val = tuple(resident(a) for a in data.val)          # uploaded once per process, kept on the device
     test = tuple(resident(a) for a in data.test)
     curves = {k: [] for k in CURVES}

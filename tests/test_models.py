@@ -6,11 +6,12 @@ import pytest
 from minilottery.backend import asarray, to_numpy
 from minilottery.nn.layers import Dense, Dropout, ReLU
 from minilottery.nn.conv import Conv2d
-from minilottery.nn.models import MODELS, build_model
+from minilottery.nn.models import DEEP, MODELS, build_model
 from minilottery.rng import Streams
 
 DATASETS = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CONV_WIDTHS = {"conv2": (64,), "conv4": (64, 128), "conv6": (64, 128, 256)}
+FIGURE2 = tuple(m for m in MODELS if m not in DEEP)   # the deeper networks: tests/test_deep_models.py
 
 
 def expected_counts(name, input_shape):
@@ -50,7 +51,7 @@ def test_lenet_counts_pinned():
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_parameter_counts_follow_the_architecture(name, dataset):
     model = build_model(name, Streams.from_seed(0), dataset)
     weights, biases = expected_counts(name, DATASETS[dataset])
@@ -75,7 +76,7 @@ def test_cifar_conv_totals_match_the_paper():
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_output_layer_and_forward_shape(name, dataset):
     """The last Dense (fc3) is marked ``output=True``, and it alone (this replaces the
     old module constant OUTPUT_LAYER: layers now say what they are)."""
@@ -96,7 +97,7 @@ def test_output_layer_and_forward_shape(name, dataset):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_weight_kinds(name, dataset):
     """weight_kinds(): every prunable weight, in order, as "conv", "fc" or "output"."""
     model = build_model(name, Streams.from_seed(1), dataset)
@@ -121,7 +122,7 @@ def test_weight_kinds_follow_the_output_flag():
     assert model.weight_kinds() == {"fc1.W": "fc", "fc2.W": "output", "fc3.W": "fc"}
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_float64_model(name):
     model = build_model(name, Streams.from_seed(1), "mnist", dtype=np.float64)
     assert all(v.dtype == np.float64 for v in model.params().values())
@@ -129,7 +130,7 @@ def test_float64_model(name):
     assert y.dtype == np.float64 and tuple(y.shape) == (2, 10)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_dropout_only_after_hidden_fc_layers(name):
     dataset = "mnist" if name == "lenet_300_100" else "cifar10"
     model = build_model(name, Streams.from_seed(2), dataset, dropout=0.5)
@@ -176,7 +177,7 @@ def test_unknown_dataset_lists_choices():
             assert choice in str(e.value)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FIGURE2)
 def test_same_seed_same_weights_different_seed_different(name):
     a = build_model(name, Streams.from_seed(7), "mnist").get_weights()
     b = build_model(name, Streams.from_seed(7), "mnist").get_weights()

@@ -59,7 +59,8 @@ def correlate(grid, X, wmat, bias):
         n0, n1 = images
         work = xp.empty(((n1 - n0) * per, wmat.shape[0]), dtype=X.dtype)
         y = xp.matmul(gather(grid, X4, n0, n1, work), wmat, out=out[n0 * per:n1 * per])
-        y += bias
+        if bias is not None:                                   # a conv before BatchNorm has none
+            y += bias
     _map(xp, block, _blocks(grid, X4, wmat.shape[0]))
     return out
 

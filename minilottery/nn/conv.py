@@ -13,6 +13,7 @@ from minilottery.backend import xp_of
 from minilottery.nn import colconv
 from minilottery.nn.gridconv import Grid, correlate, flipped_matrix, weight_grad, weight_matrix
 from minilottery.nn.im2col import out_size, windows
+from minilottery.nn.init import glorot_normal
 from minilottery.nn.layers import Layer, Prunable, check_dtype
 
 GRID_MIN_SIDE = 12   # output sides from which a stride-1 Conv2d runs on the padded grid
@@ -49,12 +50,13 @@ def check_window(cls, k, s, p):
 class Conv2d(Prunable):
     """y[n, o] = Σ_c W_eff[o, c] ⋆ x[n, c] + b[o], W (out, in, kh, kw).
 
-    ``input_shape`` (C, H, W), when given, is validated at construction.
+    ``input_shape`` (C, H, W), when given, is validated at construction;
+    ``bias=False`` leaves b out (a conv followed by BatchNorm); ``init`` draws W.
     """
     kind = "conv"
 
     def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
-                 dtype=np.float32, input_shape=None):
+                 dtype=np.float32, input_shape=None, bias=True, init=glorot_normal):
         self.k, self.s, self.p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
         check_window("Conv2d", self.k, self.s, self.p)
         if in_channels < 1 or out_channels < 1:
@@ -62,7 +64,7 @@ class Conv2d(Prunable):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         if input_shape is not None:
             self.output_shape(input_shape)
-        super().__init__((out_channels, in_channels) + self.k, (out_channels,), rng, dtype)
+        super().__init__((out_channels, in_channels) + self.k, (out_channels,) if bias else None, rng, dtype, init)
 
     def output_shape(self, in_shape):
         return (self.out_channels,) + check_geometry("Conv2d", tuple(in_shape), self.in_channels, self.k, self.s, self.p)
@@ -78,10 +80,10 @@ class Conv2d(Prunable):
         self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
         self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE
         if self.columns:
-            y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params["b"])  # (N·Ho·Wo, O)
+            y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params.get("b"))  # (N·Ho·Wo, O)
             return y.reshape(grid.n, grid.ho, grid.wo, -1).transpose(0, 3, 1, 2)           # (N, O, Ho, Wo)
         y = correlate(grid, self.X, weight_matrix(self.w_eff), grid.output_rows(),
-                      self.params["b"])                        # (N·Hp·Wp, O)
+                      self.params.get("b"))                        # (N·Hp·Wp, O)
         return grid.kept(y).transpose(0, 3, 1, 2)              # (N, O, Ho, Wo)
 
     def backward(self, dy, input_grad=True):                   # dy (N, O, Ho, Wo)
@@ -92,7 +94,8 @@ class Conv2d(Prunable):
         G = grid.pad_grad(dy)                                  # (lead + N·Hp·Wp, O)
         dw = weight_grad(grid, G[grid.lead:], self.X)          # (O, kh·kw·C), columns (i, j, c)
         self._weight_grad(xp_of(dw).ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
-        self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        if "b" in self.params:
+            self.grads["b"] = dy.sum(axis=(0, 2, 3))
         if not input_grad:                                     # the first layer: nobody needs dL/dx
             return None
         dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
@@ -105,7 +108,8 @@ class Conv2d(Prunable):
         dY = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N·Ho·Wo, O)
         dw = colconv.weight_grad(grid, dY, self.X)             # (O, kh·kw·C), columns (i, j, c)
         self._weight_grad(xp.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
-        self.grads["b"] = dY.sum(axis=0)
+        if "b" in self.params:
+            self.grads["b"] = dY.sum(axis=0)
         if not input_grad:
             return None
         dX = colconv.input_grad(grid, dY, weight_matrix(self.w_eff))  # (N, Hp, Wp, C)

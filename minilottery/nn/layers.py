@@ -49,10 +49,13 @@ class Prunable(Layer):
     """
     kind = "fc"
 
-    def __init__(self, w_shape, bias_shape, rng, dtype):
+    def __init__(self, w_shape, bias_shape, rng, dtype, init=glorot_normal):
+        """bias_shape None: no bias (a conv followed by BatchNorm); init(shape, rng, dtype) draws W."""
         super().__init__()
         self.dtype = np.dtype(dtype)
-        self.params = {"W": glorot_normal(w_shape, rng, self.dtype), "b": zeros(bias_shape, self.dtype)}
+        self.params = {"W": init(w_shape, rng, self.dtype)}
+        if bias_shape is not None:
+            self.params["b"] = zeros(bias_shape, self.dtype)
         self.output = False         # set by the model builder on the output layer
         self.mask = None            # None means dense; else an array shaped like W
         self.fill = None            # (1 − m) ⊙ F, the frozen part of W_eff; None means F = 0
@@ -99,11 +102,11 @@ def _matmul(a, b):
 class Dense(Prunable):
     """y = x W_effᵀ + b with W (out, in), PyTorch's layout."""
 
-    def __init__(self, in_features, out_features, rng, dtype=np.float32):
+    def __init__(self, in_features, out_features, rng, dtype=np.float32, init=glorot_normal):
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Dense needs positive sizes, got in={in_features}, out={out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        super().__init__((out_features, in_features), (out_features,), rng, dtype)
+        super().__init__((out_features, in_features), (out_features,), rng, dtype, init)
 
     def output_shape(self, in_shape):
         if tuple(in_shape) != (self.in_features,):

@@ -1,7 +1,12 @@
 """Sequential: named layers in order, walking parameters, gradients and masks.
 
-Parameters are addressed as ``"layer.key"`` (``"fc1.W"``, ``"conv2.b"``). Only
-the weights ``W`` of prunable layers carry masks; biases never do.
+Parameters are addressed as ``"layer.key"`` (``"fc1.W"``, ``"conv2.b"``); a layer
+with ``children`` (a residual block) is walked into, ``"block.child.key"``. Only
+the weights ``W`` of prunable layers carry masks; biases never do. A layer's
+``buffers`` (BatchNorm's running statistics) are state, not parameters: the
+optimiser never sees them (``params()``), but ``get_weights()`` and
+``set_weights()`` carry them with the parameters, so every snapshot and reset
+holds them.
 
 What the trainer needs of a network (Sequential here; score-trained networks in
 ``lottery/`` expose the same): ``forward``, ``backward``, ``params()`` and
@@ -57,19 +62,28 @@ class Sequential:
 
     def _first_with_params(self):
         """Index of the first layer with parameters (the layers before it need no backward)."""
-        return next((i for i, (_, layer) in enumerate(self.layers) if layer.params), len(self.layers))
+        return next((i for i, (n, layer) in enumerate(self.layers)
+                     if any(leaf.params for _, leaf in _walk(n, layer))), len(self.layers))
 
     # -- walking -----------------------------------------------------------
+    def walk(self):
+        """(qualified name, layer) of every layer that holds no other layers, in order."""
+        return [pair for n, l in self.layers for pair in _walk(n, l)]
+
     def prunable(self):
         """{layer name: layer} for layers whose weight can be masked, in order."""
-        return {n: l for n, l in self.layers if isinstance(l, Prunable)}
+        return {n: l for n, l in self.walk() if isinstance(l, Prunable)}
 
     def params(self):
         """{"layer.key": array}: live references, updated in place by optimisers."""
-        return {f"{n}.{k}": v for n, l in self.layers for k, v in l.params.items()}
+        return {f"{n}.{k}": v for n, l in self.walk() for k, v in l.params.items()}
 
     def grads(self):
-        return {f"{n}.{k}": v for n, l in self.layers for k, v in l.grads.items()}
+        return {f"{n}.{k}": v for n, l in self.walk() for k, v in l.grads.items()}
+
+    def buffers(self):
+        """{"layer.key": array}: live state that is not trained (BatchNorm running statistics)."""
+        return {f"{n}.{k}": v for n, l in self.walk() for k, v in getattr(l, "buffers", {}).items()}
 
     def masks(self):
         """{"layer.W": mask} for every prunable layer that has a mask installed."""
@@ -99,12 +113,12 @@ class Sequential:
 
     # -- weights in and out (always by copy) ---------------------------------
     def get_weights(self):
-        """Host copies of every parameter, {"layer.key": np.ndarray}."""
-        return {k: np.array(to_numpy(v), copy=True) for k, v in self.params().items()}
+        """Host copies of every parameter and buffer, {"layer.key": np.ndarray}."""
+        return {k: np.array(to_numpy(v), copy=True) for k, v in {**self.params(), **self.buffers()}.items()}
 
     def set_weights(self, weights):
-        """Copy values into the live parameters (never aliasing the caller's arrays)."""
-        params = self.params()
+        """Copy values into the live parameters and buffers (never aliasing the caller's arrays)."""
+        params = {**self.params(), **self.buffers()}
         missing = set(params) - set(weights)
         if missing:
             raise KeyError(f"weights lack {sorted(missing)}")
@@ -120,3 +134,11 @@ class Sequential:
     def __repr__(self):
         body = "\n".join(f"  ({n}): {l!r}" for n, l in self.layers)
         return f"Sequential(input {self.input_shape}\n{body}\n)"
+
+
+def _walk(name, layer):
+    """(qualified name, leaf layer) pairs of ``layer``, entering the ``children`` of a block."""
+    children = getattr(layer, "children", None)
+    if children is None:
+        return [(name, layer)]
+    return [pair for n, child in children for pair in _walk(f"{name}.{n}", child)]
