@@ -16,7 +16,7 @@ from minilottery.store import ExperimentStore
 from minilottery.train import TrainConfig
 
 # flags whose default comes from the paper's protocol for the model
-PROTOCOL_FIELDS = ("dataset", "conv_rate", "fc_rate", "output_rate") + TrainConfig.names()
+PROTOCOL_FIELDS = ("dataset", "conv_rate", "fc_rate", "output_rate", "global_pruning") + TrainConfig.names()
 
 
 def add_arguments(p):

@@ -6,7 +6,7 @@ from minilottery import config
 from minilottery.commands import add_io_arguments, check_writable, write_json
 from minilottery.data import load_dataset
 from minilottery.errors import ConfigError
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.models import DEEP, INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -17,6 +17,8 @@ def add_arguments(p):
     p.add_argument("--dataset", choices=tuple(INPUT_SHAPES), default=None,
                    help="dataset (default: the paper's for the model)")
     config.add_flags(p, TrainConfig, paper_defaults=TrainConfig.names())
+    p.add_argument("--width", type=float, default=1.0,
+                   help="channel multiplier of resnet20 and vgg* for CPU-sized runs (default: 1.0)")
     p.add_argument("--dropout", type=float, default=0.0,
                    help="dropout rate after hidden dense layers; conv nets then default to 3x the iterations")
     p.add_argument("--seed", type=int, default=0, help="seed of θ0, data order and dropout (default: 0)")
@@ -28,6 +30,10 @@ def run(args):
         raise ConfigError(f"--seed must be at least 0, got {args.seed}")
     if not 0.0 <= args.dropout < 1.0:
         raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if width_error(args.model, args.width):
+        raise ConfigError("--" + width_error(args.model, args.width))
+    if args.dropout and args.model in DEEP:
+        raise ConfigError(f"--dropout applies to LeNet and Conv-x only, not {args.model}")
     check_writable(args.json, "--json")
     proto = paper_protocol(args.model, args.dropout)
     dataset = args.dataset or proto.dataset
@@ -36,14 +42,14 @@ def run(args):
     if cfg.batch_size > data.train[0].shape[0]:
         raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {data.train[0].shape[0]} training examples")
     rngs = Streams.from_seed(args.seed)
-    model = build_model(args.model, rngs, dataset=dataset, dropout=args.dropout)
+    model = build_model(args.model, rngs, dataset=dataset, dropout=args.dropout, width=args.width)
     res = train(model, data, cfg, rngs, progress=not args.quiet)
-    print(f"{args.model} on {dataset}, seed {args.seed}, dropout {args.dropout}, {cfg}")
+    print(f"{args.model} on {dataset}, seed {args.seed}, dropout {args.dropout}, width {args.width}, {cfg}")
     print(f"early-stopping iteration {res.early_stop_iteration}: "
           f"test accuracy {100 * res.early_stop_test_acc:.2f}%  "
           f"(final {100 * res.final_test_acc:.2f}%, train {100 * res.final_train_acc:.2f}%)")
     if args.json:
-        out = {"model": args.model, "dataset": dataset, "seed": args.seed, "dropout": args.dropout,
+        out = {"model": args.model, "dataset": dataset, "seed": args.seed, "dropout": args.dropout, "width": args.width,
                "config": config.to_dict(cfg),
                **res.summary(), "curves": {k: np.asarray(v).tolist() for k, v in res.curves.items()}}
         write_json(args.json, out)

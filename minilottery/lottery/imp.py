@@ -23,10 +23,10 @@ from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
 from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
 from minilottery.lottery.criteria import CRITERIA, score_masks
-from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates, ones_masks,
+from minilottery.lottery.pruning import (fraction_remaining, global_prune, layer_rates, ones_masks,
                                          plan_counts, prune_by_score, prune_counts, random_mask_like)
 from minilottery.lottery.resets import reinitialize, rewind
-from minilottery.nn.models import CONV_WIDTHS, INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
@@ -43,6 +43,7 @@ RUN_KINDS = ("ticket", "reinit", "random")  # the run kinds; controls are reinit
 class IMPConfig:
     model: str = option("lenet_300_100", "network", choices=MODELS)
     dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    width: float = option(1.0, "channel multiplier of resnet20 and vgg* (CPU-sized runs)")
     train: TrainConfig = option(TrainConfig, "training of every run")
     rounds: int = option(15, "pruning levels 1..rounds")
     oneshot: bool = option(False, "prune the dense network straight to each level")
@@ -52,9 +53,13 @@ class IMPConfig:
     control_levels: tuple = option((), "levels that get controls")
     rewind_iteration: int = option(0, "0: reset to θ0; k > 0: late resetting to θk")
     conv_rate: float = option(0.0, "fraction of remaining conv weights pruned per round")
-    fc_rate: float = option(0.2, "fraction of remaining hidden fully connected weights pruned per round")
-    output_rate: float = option(0.1, "fraction of remaining output-layer weights pruned per round")
-    global_pruning: bool = option(False, "one rate (fc_rate) over all layers together (criterion large_final only)")
+    fc_rate: float = option(0.2, "fraction of remaining hidden fully connected weights pruned per round "
+                                 "(under --global-pruning: the one global rate)")
+    output_rate: float = option(0.1, "fraction of remaining output-layer weights pruned per round; 0: never "
+                                     "pruned (resnet20 and vgg*, as the paper: their fc stays dense)")
+    global_pruning: bool = option(False, "one rate (fc_rate) over the pruned layers together: the lowest "
+                                         "criterion scores of all of them go (resnet20 and vgg*: the default; "
+                                         "ResNet's 1x1 shortcut convs are never pruned, as the paper)")
     criterion: str = option("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
     mask1: str = option("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
     mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at",
@@ -78,14 +83,16 @@ class IMPConfig:
                               f"training examples of {self.dataset}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        has_conv = self.model in CONV_WIDTHS
-        for name in ("fc_rate", "output_rate") + (("conv_rate",) if has_conv else ()):
+        has_conv = self.model != "lenet_300_100"
+        for name in ("fc_rate",) + (("conv_rate",) if has_conv else ()):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.output_rate < 1.0:
+            raise ConfigError(f"--output-rate must be in [0, 1) (0: never pruned), got {self.output_rate}")
         if not has_conv and self.conv_rate != 0.0:
             raise ConfigError(f"--conv-rate {self.conv_rate} given, but {self.model} has no conv layers")
-        if self.global_pruning and self.criterion != "large_final":
-            raise ConfigError(f"--global-pruning supports --criterion large_final only, got {self.criterion!r}")
+        if width_error(self.model, self.width):
+            raise ConfigError("--" + width_error(self.model, self.width))
         for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES})):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {tuple(choices)}")
@@ -98,7 +105,7 @@ class IMPConfig:
         """The paper's protocol for ``model``, with flat overrides (``lr=...`` sets ``train.lr``)."""
         p = paper_protocol(model, given.get("dropout", 0.0))
         base = dict(model=model, dataset=p.dataset, train=p.train, conv_rate=p.conv_rate,
-                    fc_rate=p.fc_rate, output_rate=p.output_rate)
+                    fc_rate=p.fc_rate, output_rate=p.output_rate, global_pruning=p.global_pruning)
         return config.build(cls, base, given)
 
     def to_dict(self):
@@ -166,8 +173,7 @@ class Experiment:
     # -- cheap work, done by the coordinator ---------------------------------------------------
     def draw_theta0(self, t):
         """θ0 of trial t, drawn once and stored (a resumed run reads it back)."""
-        return build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, t), dataset=self.cfg.dataset,
-                           dropout=self.cfg.dropout).get_weights(), {}
+        return model_of(self.cfg, Streams.from_seed(self.cfg.seed, t)).get_weights(), {}
 
     def read(self, t, level=None, name=None):
         return self.store.read(self.path(t, level, name))[0]
@@ -221,10 +227,10 @@ class Experiment:
         if kind == "ticket" and level > 0:
             theta = self.theta_reset(t)
             rngs = Streams.from_seed(*key)
-            build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)   # as the run: init drawn
+            model_of(cfg, rngs)                                    # as the run: init drawn
             theta, fills = self.ticket_start(t, level, theta, mask, rngs.init)
         elif kind == "reinit":
-            theta = reinitialize(cfg.model, Streams.from_seed(*key), cfg.dataset, cfg.dropout)
+            theta = reinitialize(cfg.model, Streams.from_seed(*key), cfg.dataset, cfg.dropout, cfg.width)
         elif kind == "random":
             theta, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
         snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
@@ -237,7 +243,7 @@ class Experiment:
 
 def _start(cfg, key, theta, mask, fills):
     rngs = Streams.from_seed(*key)
-    model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
+    model = model_of(cfg, rngs)
     rewind(model, theta, mask, fills)
     return model, rngs
 
@@ -277,19 +283,30 @@ def describe(attrs):
 
 
 def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):
-    """New mask: ``steps`` rounds' worth of the per-layer rates at once, lowest criterion scores first."""
+    """New mask: ``steps`` rounds' worth of the rates at once, lowest criterion scores first:
+    per layer, or (global pruning) over every layer whose own rate is above 0 together."""
     keep = lambda rate: (1.0 - rate) ** steps  # noqa: E731  fraction of base kept
-    if cfg.global_pruning:
-        return global_magnitude_prune(final_weights, base_mask, 1.0 - keep(cfg.fc_rate))
     rates = layer_rates(kinds, cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
-    counts = prune_counts(base_mask, {k: 1.0 - keep(r) for k, r in rates.items() if r > 0})
     scores = score_masks(cfg.criterion, init_weights, final_weights, base_mask, rng)
+    if cfg.global_pruning:
+        return global_prune(scores, base_mask, 1.0 - keep(cfg.fc_rate), pruned_keys(rates), rng)
+    counts = prune_counts(base_mask, {k: 1.0 - keep(r) for k, r in rates.items() if r > 0})
     return prune_by_score(scores, base_mask, counts, rng)
+
+
+def pruned_keys(rates):
+    """The weights a round prunes: those whose kind has a rate above 0 (never ResNet's shortcuts)."""
+    return [k for k, r in rates.items() if r > 0]
+
+
+def model_of(cfg, rngs):
+    """The configured network, its θ drawn from ``rngs.init``."""
+    return build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout, width=cfg.width)
 
 
 def _shape_model(cfg):
     """The configured network, built only to read its layers (kinds and sizes)."""
-    return build_model(cfg.model, Streams.from_seed(0), dataset=cfg.dataset, dropout=cfg.dropout)
+    return model_of(cfg, Streams.from_seed(0))
 
 
 def weight_kinds(cfg):
@@ -301,8 +318,8 @@ def check_plan(cfg):
     """Refuse, before any file exists, a pruning plan under which a layer would empty or stop shrinking."""
     model = _shape_model(cfg)
     counts = model.weight_counts()
+    rates = layer_rates(model.weight_kinds(), cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
     if cfg.global_pruning:
-        counts, rates = {"all layers": sum(counts.values())}, {"all layers": cfg.fc_rate}
-    else:
-        rates = layer_rates(model.weight_kinds(), cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
+        keys = pruned_keys(rates)
+        counts, rates = {"all pruned layers": sum(counts[k] for k in keys)}, {"all pruned layers": cfg.fc_rate}
     return plan_counts(counts, rates, cfg.rounds, oneshot=cfg.oneshot)

@@ -49,7 +49,7 @@ from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
 from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
 from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, imp_source, overlaps
 from minilottery.lottery.resets import rewind
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
@@ -74,6 +74,7 @@ def search_protocol(dataset):
 class JackpotConfig:
     model: str = option("lenet_300_100", "network", choices=MODELS)
     dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    width: float = option(1.0, "channel multiplier of resnet20 and vgg* (CPU-sized runs)")
     search: TrainConfig = option(lambda: search_protocol("mnist"), "the score search of jackpot and edge-popup")
     pretrain: TrainConfig = option(lambda: paper_protocol("lenet_300_100").train,
                                    "training of the pre-trained network")
@@ -93,6 +94,8 @@ class JackpotConfig:
         for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES))):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
+        if width_error(self.model, self.width):
+            raise ConfigError("--" + width_error(self.model, self.width))
         if not self.sparsities or any(not 0.0 < s < 1.0 for s in self.sparsities):
             raise ConfigError(f"--sparsity values must be in (0, 1), got {list(self.sparsities)}")
         names = [fraction_name(s) for s in self.sparsities]
@@ -190,7 +193,7 @@ class JackpotExperiment:
 # -- the runs: module-level, so that any executor can run them; each returns (arrays, attrs) ---------
 def _model(cfg, weights=None):
     """A fresh network (θ drawn from the seed's trial-0 streams, as IMP's θ0), ``weights`` loaded."""
-    model = build_model(cfg.model, Streams.from_seed(cfg.seed, 0), dataset=cfg.dataset)
+    model = build_model(cfg.model, Streams.from_seed(cfg.seed, 0), dataset=cfg.dataset, width=cfg.width)
     if weights is not None:
         model.set_weights(weights)
     return model

@@ -22,7 +22,7 @@ from minilottery.errors import ConfigError
 
 def layer_rates(kinds, conv_rate, fc_rate, output_rate):
     """{"layer.W": rate} from the papers' per-kind rates; kinds from ``Sequential.weight_kinds()``."""
-    by_kind = {"conv": conv_rate, "fc": fc_rate, "output": output_rate}
+    by_kind = {"conv": conv_rate, "fc": fc_rate, "output": output_rate, "shortcut": 0.0}  # shortcuts: never
     return {key: by_kind[kind] for key, kind in kinds.items()}
 
 
@@ -100,11 +100,18 @@ def magnitude_prune(weights, masks, rates):
 def global_magnitude_prune(weights, masks, rate, keys=None):
     """Global: remove round(rate · remaining) smallest-|w| weights across ``keys`` together."""
     keys = sorted(masks) if keys is None else list(keys)
+    return global_prune({k: np.abs(weights[k]) for k in keys}, masks, rate, keys)
+
+
+def global_prune(scores, masks, rate, keys, rng=None):
+    """Global: remove round(rate · remaining) lowest-score weights across ``keys`` together
+    (one ranking of every score of those layers; the other layers are left as they are)."""
+    keys = list(keys)
     check_rates({k: rate for k in keys}, masks)
-    flat_w = np.concatenate([np.abs(weights[k]).ravel() for k in keys])
+    flat_w = np.concatenate([np.asarray(scores[k], dtype=np.float64).ravel() for k in keys])
     flat_m = np.concatenate([masks[k].ravel() for k in keys])
     k = int(round(rate * flat_m.sum()))
-    new_flat = _select(flat_w, flat_m, k)
+    new_flat = _select(flat_w, flat_m, k, rng)
     out, start = {k_: m.copy() for k_, m in masks.items()}, 0
     for key in keys:
         n = masks[key].size

@@ -4,7 +4,8 @@
   dense run's weights at iteration k ("late resetting", ``--rewind-iteration k``);
 - ``reinitialize``: the random-reinitialisation control, a fresh draw θ0' from
   the initialisation distribution under the same mask.
-Every reset copies (biases included): nothing aliases a stored array.
+Every reset copies (biases and BatchNorm's running statistics included): nothing
+aliases a stored array, and the statistics come back bitwise.
 Optimiser state is not kept across rounds: the trainer builds a fresh one.
 """
 from minilottery.backend import asarray, xp_of
@@ -26,6 +27,7 @@ def rewind(model, theta, masks, fills=None):
         xp_of(w).copyto(w, 0, where=asarray(m) == 0)      # assigned, so an inf becomes 0, not nan
 
 
-def reinitialize(model_name, rngs, dataset, dropout=0.0):
-    """Fresh initial weights θ0' (host copies) drawn from rngs.init, as a weights dict."""
-    return build_model(model_name, rngs, dataset=dataset, dropout=dropout).get_weights()
+def reinitialize(model_name, rngs, dataset, dropout=0.0, width=1.0):
+    """Fresh initial weights θ0' (host copies) drawn from rngs.init, as a weights dict
+    (BatchNorm's γ redrawn too, its running statistics at their initial 0 and 1)."""
+    return build_model(model_name, rngs, dataset=dataset, dropout=dropout, width=width).get_weights()

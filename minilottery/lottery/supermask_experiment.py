@@ -25,7 +25,7 @@ from minilottery.errors import ConfigError
 from minilottery.lottery.edgepopup import DEFAULTS as EP
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.plan import DataRef, Job, Serial, Task, execute
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
@@ -57,6 +57,7 @@ class SupermaskConfig:
     method: str = option("learned", "at_init, learned or edgepopup", choices=METHODS)
     model: str = option("lenet_300_100", "network", choices=MODELS)
     dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
+    width: float = option(1.0, "channel multiplier of resnet20 and vgg* (CPU-sized runs)")
     train: TrainConfig = option(TrainConfig, "training of the scores (at_init: of the dense run)")
     weights: tuple = option((), "frozen weights; at_init/learned: theta0 signed_constant; "
                             "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
@@ -68,6 +69,8 @@ class SupermaskConfig:
 
     def __post_init__(self):
         self.weights, self.keep = tuple(self.weights), tuple(float(k) for k in self.keep)
+        if width_error(self.model, self.width):
+            raise ConfigError("--" + width_error(self.model, self.width))
         if self.method not in METHODS:
             raise ConfigError(f"unknown --method {self.method!r}; choose one of {METHODS}")
         bad = [w for w in self.weights if w not in WEIGHTS[self.method]]
@@ -142,7 +145,7 @@ class SupermaskExperiment:
 
 
 def _model(cfg, rngs):
-    return build_model(cfg.model, rngs, dataset=cfg.dataset)
+    return build_model(cfg.model, rngs, dataset=cfg.dataset, width=cfg.width)
 
 
 def _dense(cfg, data_ref, theta0, progress):

@@ -127,6 +127,15 @@ def _gap_head(layers, shape, rng, dtype, input_shape):
 MODELS = ("lenet_300_100", "conv2", "conv4", "conv6") + DEEP
 
 
+def width_error(name, width):
+    """Why ``width`` does not fit model ``name`` (a one-line message), or None."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not (width > 0 and np.isfinite(width)):
+        return f"width must be a positive number, got {width!r}"
+    if width != 1.0 and name not in DEEP:
+        return f"width applies to {DEEP} only, not {name!r}"
+    return None
+
+
 def build_model(name, rngs, dataset="mnist", dropout=0.0, dtype=np.float32, width=1.0):
     """Build a paper model by name for a dataset's input shape; rngs is an rng.Streams.
 
@@ -134,10 +143,8 @@ def build_model(name, rngs, dataset="mnist", dropout=0.0, dtype=np.float32, widt
     """
     if dataset not in INPUT_SHAPES:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {tuple(INPUT_SHAPES)}")
-    if not (width > 0 and np.isfinite(width)):
-        raise ValueError(f"width must be a positive number, got {width}")
-    if width != 1.0 and name not in DEEP:
-        raise ValueError(f"width applies to {DEEP} only, not {name!r}")
+    if width_error(name, width):
+        raise ValueError(width_error(name, width))
     if dropout and name in DEEP:
         raise ValueError(f"dropout applies to LeNet and Conv-x only, not {name!r}")
     shape = INPUT_SHAPES[dataset]

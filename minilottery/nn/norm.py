@@ -12,8 +12,10 @@ in ``params``; ``running_mean`` (init 0) and ``running_var`` (init 1) are state,
 reset restores them. With ``rng`` given, γ ~ U(0, 1) is drawn from it instead (open_lth's
 "uniform" BatchNorm initialisation for its CIFAR networks).
 
-The work is done on rows (M, C): a BatchNorm2d input (N, C, H, W) is seen as (N·H·W, C), a
-view when its memory is channels-last (a Conv2d output is), and the output keeps that layout.
+The work is done on rows (N, k·C), k = H·W: a BatchNorm2d input (N, C, H, W) is seen in its
+channels-last order (a view when its memory is channels-last, as a Conv2d output is; the
+output keeps that layout), per-channel vectors tiled k times, so that every pass over memory
+is one wide vectorised operation even where C is small.
 """
 import numpy as np
 
@@ -45,52 +47,62 @@ class _BatchNorm(Layer):
                              f"got (N, {', '.join(map(str, in_shape))})")
         return tuple(in_shape)
 
-    def _rows(self, x):                                        # (N, C[, H, W]) -> (M, C)
-        return x if x.ndim == 2 else x.transpose(0, 2, 3, 1).reshape(-1, self.num_features)
+    def _rows(self, x):                                        # (N, C[, H, W]) -> (N, k·C), k = H·W
+        if x.ndim == 2:
+            return x
+        n, c, h, w = x.shape
+        return x.transpose(0, 2, 3, 1).reshape(n, h * w * c)  # a view of a channels-last map
 
-    def _unrows(self, r, shape):                               # (M, C) -> (N, C[, H, W])
+    def _unrows(self, r, shape):                               # (N, k·C) -> (N, C[, H, W])
         if len(shape) == 2:
             return r
         n, c, h, w = shape
         return r.reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
+    def _sum(self, r):                                         # Σ over the M = N·k values of each channel: (C,)
+        return r.sum(axis=0).reshape(-1, self.num_features).sum(axis=0)
+
+    def _tile(self, v, r):                                     # (C,) -> (k·C,), to broadcast against rows
+        k = r.shape[1] // self.num_features
+        return v if k == 1 else xp_of(v).tile(v, k)
+
     def forward(self, x, train=False):
         self.output_shape(tuple(x.shape[1:]))
         check_dtype(self, x)
-        xp, r = xp_of(x), self._rows(x)                        # (M, C)
-        m = r.shape[0]
+        xp, r = xp_of(x), self._rows(x)                        # (N, k·C)
+        m = r.size // self.num_features                        # M values per channel
         if train:
             if m < 2:
                 raise ValueError(f"{type(self).__name__} in training needs more than one value per channel, got {m}")
-            mean = r.mean(axis=0)                              # μ = Σ x / M
-            xc = r - mean                                      # x − μ
-            var = xp.einsum("ij,ij->j", xc, xc) / m            # σ² = Σ (x − μ)² / M (biased)
+            mean = self._sum(r) / m                            # μ = Σ x / M
+            xc = r - self._tile(mean, r)                       # x − μ
+            var = self._sum(xc * xc) / m                       # σ² = Σ (x − μ)² / M (biased)
             rho = self.momentum
             for buf, stat in ((self.buffers["running_mean"], mean), (self.buffers["running_var"], var * (m / (m - 1)))):
                 buf *= 1.0 - rho
                 buf += rho * stat                              # running ← (1 − ρ)·running + ρ·stat (σ² unbiased)
         else:
             var = self.buffers["running_var"]
-            xc = r - self.buffers["running_mean"]              # x − running_mean
+            xc = r - self._tile(self.buffers["running_mean"], r)  # x − running_mean
         self.invstd = 1.0 / xp.sqrt(var + self.eps)            # 1 / √(σ² + ε)
-        xc *= self.invstd
+        xc *= self._tile(self.invstd, r)
         self.xhat, self.train, self.m = xc, bool(train), m     # x̂ = (x − μ) / √(σ² + ε)
-        y = xc * self.params["gamma"]
-        y += self.params["beta"]                               # y = γ x̂ + β
+        y = xc * self._tile(self.params["gamma"], r)
+        y += self._tile(self.params["beta"], r)                # y = γ x̂ + β
         return self._unrows(y, x.shape)
 
     def backward(self, dy):
         # ∂L/∂β = Σ dy ; ∂L/∂γ = Σ dy·x̂ ;
         # train: ∂L/∂x = γ/√(σ²+ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M) (μ and σ² depend on x) ; eval: ∂L/∂x = γ/√(σ²+ε) · dy
-        xp, d = xp_of(dy), self._rows(dy)                      # (M, C)
-        dbeta = d.sum(axis=0)
-        dgamma = xp.einsum("ij,ij->j", d, self.xhat)
+        xp, d = xp_of(dy), self._rows(dy)                      # (N, k·C)
+        dbeta = self._sum(d)
+        dgamma = self._sum(d * self.xhat)
         self.grads = {"gamma": dgamma, "beta": dbeta}
-        scale = self.params["gamma"] * self.invstd             # γ / √(σ² + ε)
+        scale = self._tile(self.params["gamma"] * self.invstd, d)  # γ / √(σ² + ε)
         if self.train:
-            dx = self.xhat * (dgamma / self.m)
+            dx = self.xhat * self._tile(dgamma / self.m, d)
             xp.subtract(d, dx, out=dx)
-            dx -= dbeta / self.m
+            dx -= self._tile(dbeta / self.m, d)
             dx *= scale
         else:
             dx = d * scale
