@@ -144,7 +144,7 @@ def test_oneshot_prunes_from_dense_to_the_iterative_fractions(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(rounds=0), dict(trials=0), dict(control_levels=(9,)),
-                                 dict(rewind_iteration=50), dict(fc_rate=1.0), dict(output_rate=0.0),
+                                 dict(rewind_iteration=50), dict(fc_rate=1.0), dict(output_rate=1.0), dict(output_rate=-0.1),
                                  dict(dataset="foo"), dict(optimizer="rmsprop"),
                                  dict(seed=-1), dict(batch_size=100_000), dict(dropout=1.5),
                                  dict(conv_rate=0.5)])
