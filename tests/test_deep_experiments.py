@@ -23,7 +23,9 @@ def numpy_backend():
 
 @pytest.fixture(scope="module")
 def data():
-    return tiny_mnist(64, 32)
+    d = tiny_mnist(64, 32)
+    d.name = "mnist"                         # the §4 protocols' standard augmentation is per dataset
+    return d
 
 
 @pytest.mark.parametrize("model,extra", [("resnet20", {}), ("vgg11", dict(criterion="movement", mask1="reinit"))])
@@ -52,7 +54,7 @@ def test_imp_prunes_globally_and_leaves_the_paper_s_layers_dense(tmp_path, data,
         assert set(ticket) == set(theta0)
 
 
-@pytest.mark.parametrize("method,kw", [("at_init", dict(keep=(0.5,))), ("learned", dict(dwr="on")),
+@pytest.mark.parametrize("method,kw", [("at_init", dict(keep=(0.5,))), ("learned", dict(dwr="dwr")),
                                        ("edgepopup", dict(keep=(0.5,)))])
 def test_supermask_methods_take_resnet20(tmp_path, data, method, kw):
     cfg = SupermaskConfig.paper(method, "resnet20", dataset="mnist", **TINY, **kw)
@@ -65,5 +67,3 @@ def test_jackpot_takes_vgg11(tmp_path, data):
                                  sparsities=(0.5,), **TINY)
     with ExperimentStore(tmp_path / "j.h5", cfg.to_dict()) as store:
         jx.JackpotExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
-    found = ExperimentStore.open_readonly(tmp_path / "j.h5")
-    assert found.done(layout.run(0, name="theta0")) or True

@@ -67,14 +67,12 @@ class ScoreNet:
         return {}                                                    # every score trains
 
     def get_weights(self):
-        """Host copies of the scores and of the network's buffers (BatchNorm's running statistics,
-        which move while the scores train): what a snapshot of this network is."""
-        return {k: to_numpy(v).copy() for k, v in {**self.scores, **self.model.buffers()}.items()}
+        """Host copies of the scores (what a snapshot of this network is)."""
+        return {k: to_numpy(v).copy() for k, v in self.scores.items()}
 
     def set_weights(self, scores):
-        for k, v in {**self.scores, **self.model.buffers()}.items():
-            if k in scores or k in self.scores:
-                v[...] = asarray(scores[k], dtype=v.dtype)
+        for k, v in self.scores.items():
+            v[...] = asarray(scores[k], dtype=v.dtype)
 
     def density(self, masks=None):
         """({key: kept fraction}, overall kept fraction) of ``masks`` (default: the last forward's)."""
