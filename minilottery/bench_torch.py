@@ -12,8 +12,10 @@ import torch.nn.functional as F
 from torch.nn.utils import prune
 
 from minilottery.backend import backend_name, to_numpy
+from minilottery.nn.blocks import BasicBlock, GlobalAvgPool2d
 from minilottery.nn.conv import Conv2d, MaxPool2d
 from minilottery.nn.layers import Dense, Dropout, Flatten, ReLU
+from minilottery.nn.norm import BatchNorm2d
 
 
 def device():
@@ -35,7 +37,18 @@ def _module(layer, dev):
     if isinstance(layer, Dense):
         m = torch.nn.Linear(layer.in_features, layer.out_features)
     elif isinstance(layer, Conv2d):
-        m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.k, layer.s, layer.p)
+        m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.k, layer.s, layer.p,
+                            bias="b" in layer.params)
+    elif isinstance(layer, BatchNorm2d):
+        m = torch.nn.BatchNorm2d(layer.num_features, layer.eps, layer.momentum).to(dev)
+        with torch.no_grad():
+            m.weight.copy_(tensor(layer.params["gamma"], dev))
+            m.bias.copy_(tensor(layer.params["beta"], dev))
+        return m
+    elif isinstance(layer, BasicBlock):
+        return _Block(layer, dev)
+    elif isinstance(layer, GlobalAvgPool2d):
+        return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     elif isinstance(layer, ReLU):
         return torch.nn.ReLU()
     elif isinstance(layer, MaxPool2d):
@@ -49,10 +62,23 @@ def _module(layer, dev):
     m = m.to(dev)
     with torch.no_grad():
         m.weight.copy_(tensor(layer.params["W"], dev))
-        m.bias.copy_(tensor(layer.params["b"], dev))
+        if "b" in layer.params:
+            m.bias.copy_(tensor(layer.params["b"], dev))
     if layer.mask is not None:
         prune.custom_from_mask(m, "weight", tensor(layer.mask, dev))
     return m
+
+
+class _Block(torch.nn.Module):
+    """relu(main(x) + shortcut(x)) with the block's children as torch modules."""
+
+    def __init__(self, block, dev):
+        super().__init__()
+        mods = [_module(layer, dev) for _, layer in block.children]
+        self.main, self.side = torch.nn.Sequential(*mods[:5]), torch.nn.Sequential(*mods[5:])
+
+    def forward(self, x):
+        return F.relu(self.main(x) + self.side(x))
 
 
 def mirror(model, dev):
@@ -60,11 +86,13 @@ def mirror(model, dev):
     return torch.nn.Sequential(*(_module(layer, dev) for _, layer in model.layers))
 
 
-def train_step(model, x, labels, lr):
-    """PyTorch's usual step: zero grads, forward, cross-entropy, backward, Adam."""
+def train_step(model, x, labels, lr, sgd=False):
+    """PyTorch's usual step: zero grads, forward, cross-entropy, backward, Adam
+    (``sgd``: SGD at 0.1, momentum 0.9, weight decay 1e-4, the deeper networks' optimiser)."""
     dev = device()
     net = mirror(model, dev).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = (torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4) if sgd
+           else torch.optim.Adam(net.parameters(), lr=lr))
     tx, ty = tensor(x, dev), tensor(labels, dev).long()
 
     def step():

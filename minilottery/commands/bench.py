@@ -9,6 +9,9 @@ Cases, on the active backend (numpy or cupy), batch 60:
   supermask (opt-in) LeNet learned-supermask step (Bernoulli sample, straight-through, SGD momentum
             on the scores), against OUR dense Adam step of the same model and batch
   edgepopup (opt-in) LeNet edge-popup step (top-k of |s|), against our dense Adam step likewise
+  resnet20  (opt-in) ResNet-20 train step, batch 128 (its protocol's), (3, 32, 32), train-mode BN,
+            SGD momentum 0.9 with weight decay 1e-4 (also the peer's)
+  vgg19     (opt-in) VGG-19 train step likewise (batch 128, as the issue's bench; the paper trains at 64)
 Where torch imports, the same work runs in PyTorch in the same process, interleaved
 with ours repeat by repeat (the order alternates), with torch's thread count set to
 numpy's BLAS thread count. "ratio" is the median of the per-repeat ratios ours/PyTorch.
@@ -38,7 +41,8 @@ from minilottery.lottery.supermask import LearnedSupermask
 from minilottery.nn.optim import Adam, make_optimizer
 from minilottery.rng import Streams
 
-CASES = ("lenet", "conv2", "conv_fwd", "conv_bwd", "conv6", "supermask", "edgepopup")
+CASES = ("lenet", "conv2", "conv_fwd", "conv_bwd", "conv6", "supermask", "edgepopup", "resnet20", "vgg19")
+DEEP_CASES = {"resnet20": 128, "vgg19": 128}  # case: batch
 SCORE_CASES = ("supermask", "edgepopup")   # their peer is our own dense step, not PyTorch
 DEFAULT_CASES = CASES[:4]
 LR = 1.2e-3  # LeNet's Adam learning rate in the paper; used for every case
@@ -81,9 +85,11 @@ def _mask(model, density, seed=2):
 def _train(name, dataset, args):
     model = build_model(name, Streams.from_seed(0), dataset=dataset)
     _mask(model, args.density)
-    x, labels = _data(model.input_shape, args.batch)
+    deep = name in DEEP_CASES
+    x, labels = _data(model.input_shape, DEEP_CASES.get(name, args.batch))
     dx, dlabels = backend.asarray(x), backend.asarray(labels)
-    opt = Adam(model.params(), lr=LR)
+    opt = (make_optimizer("momentum", model.params(), lr=0.1, momentum=0.9, weight_decay=1e-4) if deep
+           else Adam(model.params(), lr=LR))
 
     def step():
         loss, dlogits = softmax_cross_entropy(model.forward(dx, train=True), dlabels)
@@ -91,7 +97,7 @@ def _train(name, dataset, args):
         opt.step(model.grads(), model.masks())
 
     def peer(bt):
-        return bt.train_step(model, x, labels, LR)
+        return bt.train_step(model, x, labels, LR, sgd=deep)
     return step, peer, model
 
 
@@ -137,6 +143,8 @@ def make_case(case, args):
         return _train("conv2", "mnist", args)
     if case == "conv6":
         return _train("conv6", "cifar10", args)
+    if case in DEEP_CASES:
+        return _train(case, "cifar10", args)
     if case in ("conv_fwd", "conv_bwd"):
         return _conv(args, backward=case == "conv_bwd")
     raise ValueError(f"unknown case {case!r}; choose from {CASES}")
