@@ -64,6 +64,8 @@ def main(argv=None):
 def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the paper's full protocol")
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist", help="dataset (default: fashion_mnist)")
+    p.add_argument("--only", choices=tuple(VARIANTS), default=None,
+                   help="run one of the two experiments (the table shows whatever both files hold)")
     config.add_flags(p, IMPConfig, only=("rounds", "iterations", "seed"))
 
 
@@ -96,6 +98,8 @@ def run(args):
     ref = full if sizes is None else DataRef.inline_data(data)
     with executor_from_args(args) as executor:
         for name, cfg in cfgs.items():
+            if args.only and name != args.only:
+                continue
             print(f"{name}: {cfg}")
             with ExperimentStore(outs[name], {"kind": KIND, **cfg.to_dict()}) as store:
                 print(f"experiment file: {os.path.abspath(outs[name])}")
@@ -106,7 +110,7 @@ def run(args):
 
 def table(outs):
     """Early-stopping test accuracy (%) per Pm: ticket and reinitialised control, standard and warmup."""
-    found = {name: collect(path) for name, path in outs.items()}
+    found = {name: collect(path) if os.path.exists(path) else {} for name, path in outs.items()}
     levels = sorted({lv for runs in found.values() for lv in runs.get("ticket", {})})
     head = "| Pm | " + " | ".join(f"{n} ticket | {n} reinit" for n in outs) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(outs))]
