@@ -94,7 +94,24 @@ def build(cls, base, given, dataset=None):
             values[name] = v
         else:
             values[owner] = dataclasses.replace(values[owner], **{name: v})
-    return cls(**values)
+    cfg = cls(**values)
+    _check_applies(cfg, given)
+    return cfg
+
+
+def _check_applies(cfg, given):
+    """Refuse a given option whose field says it applies only under some value of another
+    (``applies=(name, values)`` in its metadata) where that value is not chosen: never silently ignored."""
+    owners = [cfg] + [getattr(cfg, f.name) for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(f.type)]
+    for name in given:
+        for obj in owners:
+            f = {g.name: g for g in dataclasses.fields(obj)}.get(name)
+            if f is not None and "applies" in f.metadata:
+                attr, values = f.metadata["applies"]
+                if getattr(obj, attr) not in values:
+                    raise ConfigError(f"--{name.replace('_', '-')} does not apply to {attr} {getattr(obj, attr)!r}: "
+                                      f"it is for {attr} {' or '.join(values)}")
+                break
 
 
 def to_dict(cfg):

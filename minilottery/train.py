@@ -52,7 +52,8 @@ class TrainConfig:
     lr: float = field(default=1.2e-3, metadata={"help": "learning rate"})
     batch_size: int = field(default=60, metadata={"help": "examples per mini-batch"})
     optimizer: str = field(default="adam", metadata={"help": "optimiser", "choices": tuple(OPTIMIZERS)})
-    momentum: float = field(default=0.9, metadata={"help": "momentum μ (optimizer momentum only)"})
+    momentum: float = field(default=0.9, metadata={"help": "momentum μ (optimizer momentum only)",
+                                                   "applies": ("optimizer", ("momentum",))})
     weight_decay: float = field(default=0.0, metadata={"help": "weight decay λ: g ← g + λθ"})
     schedule: str = field(default="constant", metadata={
         "help": "learning-rate schedule: constant, or cosine lr·(1 + cos(π t/T))/2 per iteration",

@@ -53,6 +53,6 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_pat
 
 def run(args):
     cfg = config_from_args(args)
-    out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_jackpot.h5")
+    out = args.out if args.out is not None else os.path.join("runs", f"{cfg.model}_{cfg.dataset}_jackpot.h5")
     with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)

@@ -28,6 +28,6 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_pat
 def run(args):
     given = config.overrides(args, SupermaskConfig)
     cfg = SupermaskConfig.paper(given.pop("method", "learned"), given.pop("model", "lenet_300_100"), **given)
-    out = args.out or os.path.join("runs", f"{cfg.model}_{cfg.dataset}_supermask_{cfg.method}.h5")
+    out = args.out if args.out is not None else os.path.join("runs", f"{cfg.model}_{cfg.dataset}_supermask_{cfg.method}.h5")
     with executor_from_args(args) as executor:
         run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)

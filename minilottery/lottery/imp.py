@@ -176,7 +176,18 @@ class Experiment:
         return model_of(self.cfg, Streams.from_seed(self.cfg.seed, t)).get_weights(), {}
 
     def read(self, t, level=None, name=None):
-        return self.store.read(self.path(t, level, name))[0]
+        return self.store.read(self.path(t, level, name), expect=self.expect(level, name))[0]
+
+    def expect(self, level, name):
+        """The arrays a stored group must hold, shapes and dtypes as the configuration's network has them."""
+        if not hasattr(self, "_like"):
+            self._like = build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, 0), dataset=self.cfg.dataset,
+                                     dropout=self.cfg.dropout).get_weights()
+        if name == "theta0":
+            return self._like
+        if name == "mask":
+            return {k: (v.shape, bool) for k, v in self.weights_only(self._like).items()}
+        return {"weights": self._like, **({"snapshot": self._like} if level == 0 and self.cfg.rewind_iteration else {})}
 
     @staticmethod
     def weights_only(params):

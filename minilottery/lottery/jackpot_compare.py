@@ -55,7 +55,11 @@ def imp_source(path, model, dataset):
     if not (store.done(theta0) and store.done(dense)):
         raise StoreError(f"--pretrained {path} has no finished dense run of trial 0 ({dense}): "
                          f"let the IMP experiment finish its level 0 first")
-    return store.read(theta0)[0], store.read(dense)[0]["weights"], store.attrs(dense)
+    from minilottery.nn.models import build_model
+    from minilottery.rng import Streams
+    like = build_model(model, Streams.from_seed(0), dataset=dataset).get_weights()   # what must be stored
+    return store.read(theta0, expect=like)[0], store.read(dense, expect={"weights": like})[0]["weights"], \
+        store.attrs(dense)
 
 
 def criterion_masks(criterion, theta0, final, budgets, rng):

@@ -48,6 +48,7 @@ from minilottery.errors import ConfigError
 from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
 from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
 from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, imp_source, overlaps
+from minilottery.lottery.pruning import check_kept
 from minilottery.lottery.resets import rewind
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.plan import DataRef, Job, Serial, Task, execute
@@ -107,8 +108,21 @@ class JackpotConfig:
             if getattr(self, what).batch_size > SPLIT_SIZES[self.dataset][0]:
                 raise ConfigError(f"the {what} batch size {getattr(self, what).batch_size} exceeds the "
                                   f"{SPLIT_SIZES[self.dataset][0]} training examples of {self.dataset}")
+        self._check_kept_at_all()
         if self.pretrained is not None:
             imp_source(self.pretrained, self.model, self.dataset)       # refuses a file that will not do
+
+    def _check_kept_at_all(self):
+        """Before any training: every sparsity keeps at least one weight per searched layer (the
+        per-layer budgets, which depend on the pre-trained magnitudes, are checked once they exist)."""
+        model = build_model(self.model, Streams.from_seed(self.seed, 0), dataset=self.dataset)
+        sizes = [n for k, n in model.weight_counts().items()
+                 if self.include_classifier or model.weight_kinds()[k] != "output"]
+        for s in self.sparsities:
+            kept = int(sum(sizes) * (1.0 - s))                           # N − P, P = N − ⌊N·(1 − s)⌋
+            if kept < len(sizes):
+                raise ConfigError(f"--sparsity {s} keeps {kept} of the {sum(sizes)} searched weights, fewer than "
+                                  f"one per searched layer ({len(sizes)}): use a lower sparsity")
 
     @classmethod
     def paper(cls, model="lenet_300_100", pretrain_iterations=None, finetune_iterations=None, **given):
@@ -170,15 +184,20 @@ class JackpotExperiment:
     def budgets(self, weights, s):
         return layer_budgets(weights, s, self.cfg.include_classifier, self.kinds)
 
+    def pretrained(self):
+        """The stored pre-trained group, its θ0 and weights checked against the configuration's network first."""
+        like = _model(self.cfg).get_weights()
+        return self.store.read("pretrained", expect={"theta0": like, "weights": like})[0]
+
     def job(self, unit, s, g):
-        weights = self.store.read("pretrained")[0]["weights"]
+        weights = self.pretrained()["weights"]
         key = (self.cfg.seed, 1, int(round(1e6 * s)))                   # the sparsity's own seeded streams
         return Job(RUNS[unit], (self.cfg, self.data_ref, weights, self.budgets(weights, s), key, f"{g}/{unit}: ",
                                 self.progress))
 
     def overlap(self, s, g):
         """overlap(jackpot mask, X) for X in OVERLAP_WITH (cheap: done by the coordinator)."""
-        pre = self.store.read("pretrained")[0]
+        pre = self.pretrained()
         theta0, weights = pre["theta0"], pre["weights"]
         budgets, rng = self.budgets(weights, s), Streams.from_seed(self.cfg.seed, 2, int(round(1e6 * s))).mask
         masks = {u: self.store.read(f"{g}/{u}")[0]["masks"] for u in ("magnitude", "jackpot", "edgepopup")}
@@ -247,15 +266,23 @@ def _jackpot(cfg, data_ref, weights, budgets, key, label, progress):
                   kept_score=DEFAULTS["kept_score"], pruned_score=DEFAULTS["pruned_score"])
     res, attrs = _search(cfg, data_ref, net, weights, key, label, progress)
     best, n = res.best_weights, len(MASK_SUFFIX)
-    return ({"scores": {k: v for k, v in best.items() if not k.endswith(MASK_SUFFIX)},
-             "masks": {k[:-n]: v != 0 for k, v in best.items() if k.endswith(MASK_SUFFIX)},
-             "final_masks": _bool(net.masks()), "curves": res.curves}, {**attrs, **budget_attrs(budgets)})
+    masks, final = {k[:-n]: v != 0 for k, v in best.items() if k.endswith(MASK_SUFFIX)}, _bool(net.masks())
+    for m in (masks, final):
+        check_kept(m, _kept(budgets), label)
+    return ({"scores": {k: v for k, v in best.items() if not k.endswith(MASK_SUFFIX)}, "masks": masks,
+             "final_masks": final, "curves": res.curves}, {**attrs, **budget_attrs(budgets)})
+
+
+def _kept(budgets):
+    """{key: n_l − p_l}: what every searched layer's mask keeps."""
+    return {k: budgets.sizes[k] - p for k, p in budgets.pruned.items()}
 
 
 def _edgepopup(cfg, data_ref, weights, budgets, key, label, progress):
     net = EdgePopup(_model(cfg, weights), None, Streams.from_seed(*key).mask, pruned=budgets.pruned)
     res, attrs = _search(cfg, data_ref, net, weights, key, label, progress)
     masks = {k: drop_lowest(np.abs(v), net.pruned[k]) != 0 for k, v in res.best_weights.items()}
+    check_kept(masks, _kept(budgets), label)
     return {"scores": res.best_weights, "masks": masks, "curves": res.curves}, attrs
 
 

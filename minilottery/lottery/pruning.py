@@ -17,7 +17,7 @@ first (the rule ``magnitude_prune`` has always used).
 """
 import numpy as np
 
-from minilottery.errors import ConfigError
+from minilottery.errors import ConfigError, DivergenceError
 
 
 def layer_rates(kinds, conv_rate, fc_rate, output_rate):
@@ -187,3 +187,13 @@ def ones_masks(weights):
 def fraction_remaining(masks):
     """Pm: fraction of prunable weights still in the network."""
     return float(sum(m.sum() for m in masks.values()) / sum(m.size for m in masks.values()))
+
+
+def check_kept(masks, kept, label=""):
+    """Refuse host masks ({key: 0/1 array}) that do not keep exactly ``kept`` ({key: count}) weights per
+    layer: a mask whose kept fraction is not the asked one is an error, never a result."""
+    for k, want in kept.items():
+        got = int(np.count_nonzero(np.asarray(masks[k])))
+        if got != want:
+            raise DivergenceError(f"{label}the mask of {k} keeps {got} of {np.size(masks[k])} weights where "
+                                  f"{want} were asked: its scores are not usable (try a smaller learning rate)")

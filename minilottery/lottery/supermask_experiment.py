@@ -10,6 +10,7 @@ with WEIGHTS the frozen weights (theta0, signed_constant; kaiming, signed_kaimin
 and KEY the run's variable: the fraction kept (at_init, edgepopup: ``k0.50``)
 or DWR (learned: ``plain`` / ``dwr``).
 """
+import math
 import json
 from dataclasses import dataclass
 from functools import partial
@@ -19,11 +20,12 @@ import numpy as np
 from minilottery import config
 from minilottery.config import option
 from minilottery.layout import fraction_name
-from minilottery.backend import asarray
-from minilottery.data import epochs
+from minilottery.backend import asarray, to_numpy
+from minilottery.data import SPLIT_SIZES, epochs
 from minilottery.errors import ConfigError
 from minilottery.lottery.edgepopup import DEFAULTS as EP
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
+from minilottery.lottery.pruning import check_kept
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
 from minilottery.plan import DataRef, Job, Serial, Task, execute
@@ -62,9 +64,12 @@ class SupermaskConfig:
     weights: tuple = option((), "frozen weights; at_init/learned: theta0 signed_constant; "
                             "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
     keep: tuple = option((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
-    dwr: str = option("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR))
-    score_init: float = option(0.0, "learned: initial score m (σ(m) the initial keep probability)")
-    eval_samples: int = option(10, "learned: sampled masks averaged in the final test accuracy")
+    dwr: str = option("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR),
+                      applies=("method", ("learned",)))
+    score_init: float = option(0.0, "learned: initial score m (σ(m) the initial keep probability)",
+                               applies=("method", ("learned",)))
+    eval_samples: int = option(10, "learned: sampled masks averaged in the final test accuracy",
+                               applies=("method", ("learned",)))
     seed: int = option(0, "seed of θ0, data order and masks")
 
     def __post_init__(self):
@@ -88,6 +93,11 @@ class SupermaskConfig:
                               + ("" if self.method == "learned" else " and one --keep fraction"))
         if self.seed < 0 or self.eval_samples < 1:
             raise ConfigError("--seed must be at least 0 and --eval-samples at least 1")
+        if not math.isfinite(self.score_init):
+            raise ConfigError(f"--score-init must be a finite number, got {self.score_init}")
+        if self.dataset in SPLIT_SIZES and self.train.batch_size > SPLIT_SIZES[self.dataset][0]:
+            raise ConfigError(f"--batch-size {self.train.batch_size} exceeds the {SPLIT_SIZES[self.dataset][0]} "
+                              f"training examples of {self.dataset}")
 
     @classmethod
     def paper(cls, method="learned", model="lenet_300_100", **given):
@@ -134,13 +144,18 @@ class SupermaskExperiment:
         return _model(self.cfg, Streams.from_seed(self.cfg.seed, 0)).get_weights(), {}
 
     def dense_job(self):
-        return Job(_dense, (self.cfg, self.data_ref, self.store.read("theta0")[0], self.progress))
+        return Job(_dense, (self.cfg, self.data_ref, self.theta0(), self.progress))
+
+    def theta0(self, group="theta0"):
+        """θ0 (or the dense run's weights) as stored, checked against the configuration's network first."""
+        like = self.draw_theta0()[0]
+        return self.store.read(group, expect=like if group == "theta0" else {"weights": like})[0]
 
     def job(self, i, group, weights, var):
         cfg = self.cfg
-        dense = self.store.read("dense")[0]["weights"] if cfg.method == "at_init" else None
+        dense = self.theta0("dense")["weights"] if cfg.method == "at_init" else None
         key = (cfg.seed, 0, METHODS.index(cfg.method), i)               # the run's own seeded streams
-        return Job(RUNS[cfg.method], (cfg, self.data_ref, self.store.read("theta0")[0], dense, weights, var,
+        return Job(RUNS[cfg.method], (cfg, self.data_ref, self.theta0(), dense, weights, var,
                                       key, f"{group}: ", self.progress))
 
 
@@ -194,6 +209,7 @@ def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label, progress):
     res = train(net, data, cfg.train, rngs, progress=progress, label=label, keep_best=True)
     net.set_weights(res.best_weights)
     _, test_acc = evaluate(net, *(asarray(a) for a in data.test))
+    check_kept({key: to_numpy(m) for key, m in net.masks_now.items()}, net.kept_counts(), label)
     per_layer, density = net.density()
     return ({"scores": res.best_weights, "curves": res.curves},
             {**res.summary(), "test_acc": test_acc, "density": density, "keep": k, "weights": weights,
