@@ -17,7 +17,7 @@ def report_for(path):
         raise StoreError(f"{path} holds a {kind!r} experiment, which this version cannot report; "
                          f"known kinds: {tuple(REPORTS)}")
     config, fields = ExperimentStore.read_config(path), _fields(kind)
-    odd = sorted(set(config) ^ fields)
+    odd = sorted((set(config) ^ fields) - {"kind"})                # (an IMP file may predate its kind)
     if odd:
         raise StoreError(f"{path} says it holds a {kind!r} experiment, but its configuration does not fit one "
                          f"(fields {', '.join(odd[:4])} missing or unknown): the file was altered; rerun the "
