@@ -182,7 +182,7 @@ class Experiment:
         """The arrays a stored group must hold, shapes and dtypes as the configuration's network has them."""
         if not hasattr(self, "_like"):
             self._like = build_model(self.cfg.model, Streams.from_seed(self.cfg.seed, 0), dataset=self.cfg.dataset,
-                                     dropout=self.cfg.dropout).get_weights()
+                                     dropout=self.cfg.dropout, width=self.cfg.width).get_weights()
         if name == "theta0":
             return self._like
         if name == "mask":

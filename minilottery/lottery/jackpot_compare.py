@@ -36,7 +36,7 @@ CRITERIA = ("random", "large_init", "movement")              # scored here; magn
 OVERLAP_WITH = ("magnitude",) + CRITERIA + ("edgepopup",)   # the overlap table's columns
 
 
-def imp_source(path, model, dataset):
+def imp_source(path, model, dataset, width=1.0):
     """(θ0, pre-trained weights, the dense run's attrs) of trial 0 of the IMP experiment at ``path``.
 
     Refuses (one-line StoreError) a missing or foreign file, an experiment of another kind, model or
@@ -48,16 +48,18 @@ def imp_source(path, model, dataset):
     if kind != "imp":
         raise StoreError(f"--pretrained {path} holds a {kind!r} experiment, not an IMP experiment "
                          f"(python -m minilottery imp makes one)")
-    if (cfg.get("model"), cfg.get("dataset")) != (model, dataset):
-        raise StoreError(f"--pretrained {path} trained {cfg.get('model')} on {cfg.get('dataset')}; "
-                         f"this experiment asks for {model} on {dataset}")
+    if (cfg.get("model"), cfg.get("dataset"), cfg.get("width", 1.0)) != (model, dataset, width):
+        def net(m, w):
+            return m if w == 1.0 else f"{m} at width {w}"
+        raise StoreError(f"--pretrained {path} trained {net(cfg.get('model'), cfg.get('width', 1.0))} on "
+                         f"{cfg.get('dataset')}; this experiment asks for {net(model, width)} on {dataset}")
     theta0, dense = layout.run(0, name="theta0"), layout.run(0, 0, "ticket")
     if not (store.done(theta0) and store.done(dense)):
         raise StoreError(f"--pretrained {path} has no finished dense run of trial 0 ({dense}): "
                          f"let the IMP experiment finish its level 0 first")
     from minilottery.nn.models import build_model
     from minilottery.rng import Streams
-    like = build_model(model, Streams.from_seed(0), dataset=dataset).get_weights()   # what must be stored
+    like = build_model(model, Streams.from_seed(0), dataset=dataset, width=width).get_weights()   # what must be stored
     return store.read(theta0, expect=like)[0], store.read(dense, expect={"weights": like})[0]["weights"], \
         store.attrs(dense)
 

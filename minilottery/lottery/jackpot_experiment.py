@@ -110,12 +110,12 @@ class JackpotConfig:
                                   f"{SPLIT_SIZES[self.dataset][0]} training examples of {self.dataset}")
         self._check_kept_at_all()
         if self.pretrained is not None:
-            imp_source(self.pretrained, self.model, self.dataset)       # refuses a file that will not do
+            imp_source(self.pretrained, self.model, self.dataset, self.width)       # refuses a file that will not do
 
     def _check_kept_at_all(self):
         """Before any training: every sparsity keeps at least one weight per searched layer (the
         per-layer budgets, which depend on the pre-trained magnitudes, are checked once they exist)."""
-        model = build_model(self.model, Streams.from_seed(self.seed, 0), dataset=self.dataset)
+        model = build_model(self.model, Streams.from_seed(self.seed, 0), dataset=self.dataset, width=self.width)
         sizes = [n for k, n in model.weight_counts().items()
                  if self.include_classifier or model.weight_kinds()[k] != "output"]
         for s in self.sparsities:
@@ -178,7 +178,7 @@ class JackpotExperiment:
     def pretrained_job(self):
         """Train the pre-trained network on a worker, or read it here from the IMP file (the
         coordinator's file system, never a worker's) and evaluate it there."""
-        source = imp_source(self.cfg.pretrained, self.cfg.model, self.cfg.dataset) if self.cfg.pretrained else None
+        source = imp_source(self.cfg.pretrained, self.cfg.model, self.cfg.dataset, self.cfg.width) if self.cfg.pretrained else None
         return Job(_pretrained, (self.cfg, self.data_ref, self.progress, source))
 
     def budgets(self, weights, s):
