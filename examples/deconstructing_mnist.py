@@ -25,8 +25,8 @@ import sys
 
 from minilottery import config
 from minilottery.commands import check_writable, executor_from_args, run_example
-from minilottery.lottery.deconstructing import COMPARISONS, DeconstructingConfig, run_comparisons
-from minilottery.lottery.imp import IMPConfig, check_plan
+from minilottery.experiments.deconstructing import COMPARISONS, DeconstructingConfig, DeconstructingExperiment
+from minilottery.experiments.imp import IMPConfig, check_plan
 from minilottery.plan import DataRef
 from minilottery.reports.deconstructing import report
 from minilottery.store import ExperimentStore
@@ -66,8 +66,8 @@ def run(args):
         print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants, "
               f"{executor.workers} worker(s): {cfg.imp}")
         print(f"experiment file: {os.path.abspath(out)}")
-        run_comparisons(cfg, store, data, progress=not args.quiet and executor.workers == 1,
-                        executor=executor, data_ref=ref)
+        DeconstructingExperiment(cfg, store, data, progress=not args.quiet and executor.workers == 1,
+                                 data_ref=ref).run(executor)
     report(out)
     print(f"results: {os.path.abspath(out)}")
     print(f"tables again: python -m minilottery report {out}")

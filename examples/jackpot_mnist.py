@@ -37,7 +37,7 @@ from dataclasses import replace
 
 from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.jackpot import run_experiment
-from minilottery.lottery.jackpot_experiment import JackpotConfig
+from minilottery.experiments.jackpot import JackpotConfig
 
 SPARSITIES = {"lenet_300_100": (0.9, 0.95, 0.98), "conv2": (0.9,)}
 # Shortened protocol: the defaults of JackpotConfig.paper except these TrainConfig fields.

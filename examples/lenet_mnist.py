@@ -28,7 +28,7 @@ import sys
 from minilottery import config
 from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.imp import run_experiment
-from minilottery.lottery.imp import IMPConfig
+from minilottery.experiments.imp import IMPConfig
 
 # Shortened protocol: the paper's except where stated.
 QUICK = dict(iterations=10_000, eval_every=100, rounds=15, trials=2, reinit=1,

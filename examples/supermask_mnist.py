@@ -26,7 +26,7 @@ import sys
 
 from minilottery.commands import executor_from_args, run_example
 from minilottery.commands.supermask import run_experiment
-from minilottery.lottery.supermask_experiment import METHODS, SupermaskConfig
+from minilottery.experiments.supermask import METHODS, SupermaskConfig
 
 QUICK = {"at_init": dict(iterations=5_000), "learned": dict(iterations=10_000),
          "edgepopup": dict(iterations=3_438)}

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from minilottery.lottery import imp as imp_mod
+from minilottery.experiments import imp as imp_mod
 from minilottery import layout
 from minilottery.errors import ConfigError
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig
+from minilottery.experiments.imp import KIND, IMPConfig, IMPExperiment
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import build_model
 from minilottery.reports.imp import collect, format_table, report
@@ -18,7 +18,7 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=1, reinit=1, random_
 
 def _experiment(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
-    return Experiment(cfg, ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}), data, progress=False,
+    return IMPExperiment(cfg, ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}), data, progress=False,
                       log=lambda *a: None)
 
 

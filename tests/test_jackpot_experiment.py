@@ -12,9 +12,9 @@ from minilottery import backend, layout
 from minilottery.__main__ import main as cli
 from minilottery.data import Splits
 from minilottery.errors import ConfigError, StoreError
-from minilottery.lottery import jackpot_experiment as jx
+from minilottery.experiments import jackpot as jx
 from minilottery.lottery.edgepopup import EdgePopup
-from minilottery.lottery.imp import IMPConfig
+from minilottery.experiments.imp import IMPConfig
 from minilottery.lottery.jackpot import Jackpot, layer_budgets, magnitude_masks
 from minilottery.lottery.jackpot_compare import criterion_masks, search_cost
 from minilottery.lottery.overlap import overlap

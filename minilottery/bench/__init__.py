@@ -1,1 +1,3 @@
-"""Speed benchmarks: the speed guard (guard.py) and its plain-NumPy yardstick (plain.py)."""
+"""Speed benchmarks: the cases of ``python -m minilottery bench`` (cases.py), their PyTorch peers
+(torch_peers.py) and measurement (measure.py); the speed guard (guard.py) and its plain-NumPy
+yardstick (plain.py); Conv2d on the deeper nets' layer shapes (conv_shapes.py)."""

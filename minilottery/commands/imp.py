@@ -10,7 +10,7 @@ import os
 from minilottery import config
 from minilottery.commands import add_executor_arguments, add_io_arguments, check_writable, executor_from_args
 from minilottery.plan import DataRef
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig, check_plan
+from minilottery.experiments.imp import KIND, IMPConfig, IMPExperiment, check_plan
 from minilottery.reports.imp import report
 from minilottery.store import ExperimentStore
 from minilottery.train import TrainConfig
@@ -38,7 +38,7 @@ def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, log=prin
     data = ref.load()                                                  # before any file is made
     with ExperimentStore(out, {"kind": KIND, **cfg.to_dict()}) as store:
         log(f"experiment file: {os.path.abspath(out)}")
-        exp = Experiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
+        exp = IMPExperiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
                          log=log, data_ref=ref)
         exp.run(executor)
     return report(out, log=log)

@@ -4,7 +4,7 @@
     python -m minilottery jackpot --pretrained runs/lenet_300_100_mnist_imp.h5     # reuse an IMP dense run
 
 The training flags (--iterations, --lr, --batch-size, ...) set the score search of the jackpot and of
-edge-popup; pre-training and fine-tuning keep their protocols (minilottery/lottery/jackpot_experiment.py)
+edge-popup; pre-training and fine-tuning keep their protocols (minilottery/experiments/jackpot.py)
 but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
 Rerunning the same command continues an interrupted experiment.
 """
@@ -12,8 +12,7 @@ import os
 
 from minilottery import config
 from minilottery.commands import add_executor_arguments, add_io_arguments, executor_from_args, run_in_store
-from minilottery.lottery.jackpot_compare import summary
-from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
+from minilottery.experiments.jackpot import JackpotConfig, JackpotExperiment
 from minilottery.reports.jackpot import report
 from minilottery.train import TrainConfig
 
@@ -47,7 +46,7 @@ def config_from_args(args):
 
 def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print, executor=None):
     """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the summary."""
-    return run_in_store(cfg, out, JackpotExperiment, summary, report, "sparsities", data_dir, mirror, progress, json_path, log,
+    return run_in_store(cfg, out, JackpotExperiment, JackpotExperiment.summary, report, "sparsities", data_dir, mirror, progress, json_path, log,
                         executor)
 
 

@@ -1,13 +1,13 @@
 """``python -m minilottery supermask --method {at_init,learned,edgepopup}``: masks over frozen weights.
 
-Defaults are the papers' protocols (minilottery/lottery/supermask_experiment.py);
+Defaults are the papers' protocols (minilottery/experiments/supermask.py);
 rerunning the same command continues an interrupted experiment.
 """
 import os
 
 from minilottery import config
 from minilottery.commands import add_executor_arguments, add_io_arguments, executor_from_args, run_in_store
-from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment, summary
+from minilottery.experiments.supermask import SupermaskConfig, SupermaskExperiment
 from minilottery.reports.supermask import report
 from minilottery.train import TrainConfig
 
@@ -21,7 +21,7 @@ def add_arguments(p):
 
 def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print, executor=None):
     """Run or resume ``cfg`` into ``out`` (on ``executor``, default serial); print the report; return the summary."""
-    return run_in_store(cfg, out, SupermaskExperiment, summary, report, "runs", data_dir, mirror, progress, json_path, log,
+    return run_in_store(cfg, out, SupermaskExperiment, SupermaskExperiment.summary, report, "runs", data_dir, mirror, progress, json_path, log,
                         executor)
 
 

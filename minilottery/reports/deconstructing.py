@@ -7,7 +7,7 @@ variant, in the style of the Lottery Ticket paper's Figure 4.
 """
 import os
 
-from minilottery.lottery.deconstructing import COMPARISONS, variants
+from minilottery.experiments.deconstructing import COMPARISONS, variants
 from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
 from minilottery.reports.imp import cell, collect, plot

@@ -16,15 +16,15 @@ import os
 
 import numpy as np
 
-from minilottery.reports import REPORTS
 from minilottery.store import ExperimentStore
 
 
 def rows(path, curves=False):
     """(config, rows) of the experiment at ``path``, every value plain Python."""
     store = ExperimentStore.open_readonly(path)
+    from minilottery.experiments.base import KINDS
     kind = store.config.get("kind", "imp")
-    module = importlib.import_module(REPORTS[kind])
+    module = importlib.import_module(KINDS[kind][2].__module__)
     return plain(store.config), plain(module.rows(store, curves=curves))
 
 

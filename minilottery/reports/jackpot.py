@@ -11,8 +11,8 @@ and edge-popup, one panel per sparsity.
 """
 import os
 
-from minilottery.lottery.jackpot_compare import OVERLAP_WITH, summary
-from minilottery.lottery.jackpot_experiment import search_protocol
+from minilottery.experiments.jackpot import JackpotExperiment, search_protocol
+from minilottery.lottery.jackpot_compare import OVERLAP_WITH
 from minilottery.reports import figure
 from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
@@ -112,9 +112,9 @@ def title(cfg, source):
 
 
 def rows(store, curves=False):
-    """summary(): one dict per sparsity (dense, magnitude, jackpot, edge-popup, fine-tuned, overlaps, search
+    """JackpotExperiment.summary: one dict per sparsity (dense, magnitude, jackpot, edge-popup, fine-tuned, overlaps, search
     cost), JSON text decoded; with ``curves``, each trained unit's curves under "<unit>.curves"."""
-    out = plain(summary(store))
+    out = plain(JackpotExperiment.summary(store))
     for r in out if curves else ():
         r["curves"] = {u: store.read(f"sparsity/{r['group']}/{u}")[0]["curves"]
                        for u in ("jackpot", "edgepopup", "finetune") if u in r}
@@ -124,7 +124,7 @@ def rows(store, curves=False):
 def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
     store = ExperimentStore.open_readonly(path)
-    rows = summary(store)
+    rows = JackpotExperiment.summary(store)
     if not rows:
         log(f"{path} has no finished sparsity yet")
         return None

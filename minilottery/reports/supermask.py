@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from minilottery.lottery.supermask_experiment import PAPER_TRAIN
+from minilottery.experiments.supermask import PAPER_TRAIN
 from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
 from minilottery.reports.export import plain

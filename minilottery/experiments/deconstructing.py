@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from minilottery import config
 from minilottery.errors import ConfigError
-from minilottery.lottery.imp import Experiment, IMPConfig, describe
-from minilottery.plan import Serial, execute
+from minilottery.experiments.base import Experiment
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
 
 KIND = "deconstructing"
 LTH = dict(criterion="large_final", mask1="rewind", mask0="zero")
@@ -71,12 +71,16 @@ class DeconstructingConfig:
         return out
 
 
-def run_comparisons(cfg, store, data, progress=True, log=print, executor=None, data_ref=None):
-    """Run (or resume) every variant of ``cfg`` into ``store``; the shared groups once."""
-    tasks = {}
-    for name, imp_cfg in cfg.plan().items():
-        exp = Experiment(imp_cfg, store, data, progress=progress, log=log, variant=name, data_ref=data_ref)
-        for task in exp.tasks():
-            tasks.setdefault(task.group, task)                # θ0 and the dense run: the first variant's
-    execute(list(tasks.values()), store, executor or Serial(), log, describe)
-    store.mark_complete()
+class DeconstructingExperiment(Experiment):
+    """Every variant of ``cfg`` as IMP experiments in one store; the shared groups (θ0, dense) once."""
+    kind = KIND
+    describe = staticmethod(IMPExperiment.describe)
+
+    def tasks(self):
+        tasks = {}
+        for name, imp_cfg in self.cfg.plan().items():
+            exp = IMPExperiment(imp_cfg, self.store, self.data_ref.load(), self.progress, self.log, variant=name,
+                                data_ref=self.data_ref)
+            for task in exp.tasks():
+                tasks.setdefault(task.group, task)                # θ0 and the dense run: the first variant's
+        return list(tasks.values())

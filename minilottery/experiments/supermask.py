@@ -22,11 +22,12 @@ from minilottery.layout import fraction_name
 from minilottery.backend import asarray
 from minilottery.data import epochs
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment
 from minilottery.lottery.edgepopup import DEFAULTS as EP
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, evaluate, train
@@ -104,13 +105,9 @@ class SupermaskConfig:
         return [(f"runs/{w}-k{fraction_name(k)}", w, k) for w in self.weights for k in self.keep]
 
 
-class SupermaskExperiment:
+class SupermaskExperiment(Experiment):
     """A supermask experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
-
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+    kind = KIND
 
     def tasks(self):
         cfg, at_init = self.cfg, self.cfg.method == "at_init"
@@ -121,10 +118,6 @@ class SupermaskExperiment:
         for i, (group, weights, var) in enumerate(cfg.runs()):
             out.append(Task(group, deps, partial(self.job, i, group, weights, var), group))
         return out
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
 
     def draw_theta0(self):
         """θ0: the seed's trial-0 draw, as IMP's."""
@@ -139,6 +132,23 @@ class SupermaskExperiment:
         key = (cfg.seed, 0, METHODS.index(cfg.method), i)               # the run's own seeded streams
         return Job(RUNS[cfg.method], (cfg, self.data_ref, self.store.read("theta0")[0], dense, weights, var,
                                       key, f"{group}: ", self.progress))
+
+    @staticmethod
+    def describe(attrs):
+        """The line a finished run gets."""
+        if "test_acc" not in attrs:
+            return f"dense: early stop {attrs['early_stop_iteration']}, test {100 * attrs['early_stop_test_acc']:.2f}%"
+        return f"test {100 * attrs['test_acc']:.2f}% at density {100 * attrs['density']:.1f}%"
+
+    @staticmethod
+    def summary(store):
+        """[attrs of every finished run] of a supermask store, for reports and --json."""
+        out = []
+        for name in store.groups("runs"):
+            a = store.attrs(f"runs/{name}")
+            if a.get("completed"):
+                out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()})
+        return out
 
 
 def _model(cfg, rngs):
@@ -198,21 +208,4 @@ def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label, progress):
 
 
 RUNS = {"at_init": _at_init, "learned": _learned, "edgepopup": _edgepopup}
-
-
-def describe(attrs):
-    """The line a finished run gets."""
-    if "test_acc" not in attrs:
-        return f"dense: early stop {attrs['early_stop_iteration']}, test {100 * attrs['early_stop_test_acc']:.2f}%"
-    return f"test {100 * attrs['test_acc']:.2f}% at density {100 * attrs['density']:.1f}%"
-
-
-def summary(store):
-    """[attrs of every finished run] of a supermask store, for reports and --json."""
-    out = []
-    for name in store.groups("runs"):
-        a = store.attrs(f"runs/{name}")
-        if a.get("completed"):
-            out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()})
-    return out
 

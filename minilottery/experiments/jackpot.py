@@ -39,20 +39,22 @@ from functools import partial
 
 import numpy as np
 
-from minilottery import config
+from minilottery import config, layout
 from minilottery.layout import fraction_name
 from minilottery.backend import asarray
 from minilottery.config import option
 from minilottery.data import SPLIT_SIZES, epochs
-from minilottery.errors import ConfigError
+from minilottery.errors import ConfigError, StoreError
+from minilottery.experiments.base import Experiment
 from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
 from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
-from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, imp_source, overlaps
+from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, overlaps, search_cost
 from minilottery.lottery.resets import rewind
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
+from minilottery.store import ExperimentStore
 from minilottery.train import TrainConfig, evaluate, train
 
 KIND = "jackpot"
@@ -136,13 +138,38 @@ def budget_attrs(b):
             "sparsity_per_layer": json.dumps(per_layer)}
 
 
-class JackpotExperiment:
+def imp_source(path, model, dataset):
+    """(θ0, pre-trained weights, the dense run's attrs) of trial 0 of the IMP experiment at ``path``.
+
+    Refuses (one-line StoreError) a missing or foreign file, an experiment of another kind, model or
+    dataset, and one whose trial-0 dense run is not finished.
+    """
+    store = ExperimentStore.open_readonly(path)             # StoreError for missing / not an experiment
+    cfg = store.config
+    kind = cfg.get("kind", "imp")
+    if kind != "imp":
+        raise StoreError(f"--pretrained {path} holds a {kind!r} experiment, not an IMP experiment "
+                         f"(python -m minilottery imp makes one)")
+    if (cfg.get("model"), cfg.get("dataset")) != (model, dataset):
+        raise StoreError(f"--pretrained {path} trained {cfg.get('model')} on {cfg.get('dataset')}; "
+                         f"this experiment asks for {model} on {dataset}")
+    theta0, dense = layout.run(0, name="theta0"), layout.run(0, 0, "ticket")
+    if not (store.done(theta0) and store.done(dense)):
+        raise StoreError(f"--pretrained {path} has no finished dense run of trial 0 ({dense}): "
+                         f"let the IMP experiment finish its level 0 first")
+    return store.read(theta0)[0], store.read(dense)[0]["weights"], store.attrs(dense)
+
+
+def _plain(attrs):
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items() if k != "completed"}
+
+
+class JackpotExperiment(Experiment):
     """A jackpot experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
+    kind = KIND
 
     def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+        super().__init__(cfg, store, data, progress, log, data_ref)
         self.kinds = _model(cfg).weight_kinds()
 
     def tasks(self):
@@ -153,10 +180,6 @@ class JackpotExperiment:
                     for unit in RUNS]
             out.append(Task(f"{g}/overlap", tuple(f"{g}/{u}" for u in RUNS), partial(self.overlap, s, g)))
         return out
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
 
     def pretrained_job(self):
         """Train the pre-trained network on a worker, or read it here from the IMP file (the
@@ -185,6 +208,35 @@ class JackpotExperiment:
         found = overlaps(masks["jackpot"], others)
         return {}, {**{name: overall for name, (_, overall) in found.items()},
                     "per_layer": json.dumps({name: per for name, (per, _) in found.items()})}
+
+
+    @staticmethod
+    def describe(attrs):
+        """The line a finished run gets."""
+        if "early_stop_test_acc" in attrs and "source" not in attrs:
+            return (f"test {100 * attrs['early_stop_test_acc']:.2f}% at iteration {attrs['early_stop_iteration']} "
+                    f"(chosen on validation), {100 * attrs['final_test_acc']:.2f}% at the end")
+        return f"test {100 * attrs['test_acc']:.2f}%" + ("" if "source" in attrs else " (no training)")
+
+    @staticmethod
+    def summary(store):
+        """[one dict per sparsity of a jackpot store]: the attrs of each finished group (dense test accuracy,
+        magnitude, jackpot, edgepopup, finetune, overlap) and, once both searches are done, the search cost."""
+        out = []
+        dense = _plain(store.attrs("pretrained")) if store.done("pretrained") else {}
+        for name in store.groups("sparsity"):
+            g, row = f"sparsity/{name}", {"sparsity": float(name), "group": name, "dense_test_acc": dense.get("test_acc")}
+            for unit in store.groups(g):
+                if store.done(f"{g}/{unit}"):
+                    row[unit] = _plain(store.attrs(f"{g}/{unit}"))
+            if all(u in row for u in ("magnitude", "jackpot", "edgepopup")):
+                curves = {u: store.read(f"{g}/{u}")[0]["curves"] for u in ("jackpot", "edgepopup")}
+                t, ratio = search_cost(curves["jackpot"], row["magnitude"]["test_acc"], curves["edgepopup"])
+                row["search_cost"] = {"iteration": t, "ratio": None if math.isnan(ratio) else ratio,
+                                      "edgepopup_final_test_acc": float(curves["edgepopup"]["test_acc"][-1]),
+                                      "edgepopup_iterations": int(curves["edgepopup"]["iteration"][-1])}
+            out.append(row)
+        return out
 
 
 # -- the runs: module-level, so that any executor can run them; each returns (arrays, attrs) ---------
@@ -267,10 +319,3 @@ def _finetune(cfg, data_ref, weights, budgets, key, label, progress):
 
 RUNS = {"magnitude": _magnitude, "jackpot": _jackpot, "edgepopup": _edgepopup, "finetune": _finetune}
 
-
-def describe(attrs):
-    """The line a finished run gets."""
-    if "early_stop_test_acc" in attrs and "source" not in attrs:
-        return (f"test {100 * attrs['early_stop_test_acc']:.2f}% at iteration {attrs['early_stop_iteration']} "
-                f"(chosen on validation), {100 * attrs['final_test_acc']:.2f}% at the end")
-    return f"test {100 * attrs['test_acc']:.2f}%" + ("" if "source" in attrs else " (no training)")

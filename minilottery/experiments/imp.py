@@ -21,13 +21,14 @@ from minilottery import config, layout
 from minilottery.config import option
 from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment
 from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
 from minilottery.lottery.criteria import CRITERIA, score_masks
 from minilottery.lottery.pruning import (fraction_remaining, global_magnitude_prune, layer_rates, ones_masks,
                                          plan_counts, prune_by_score, prune_counts, random_mask_like)
 from minilottery.lottery.resets import reinitialize, rewind
 from minilottery.nn.models import CONV_WIDTHS, INPUT_SHAPES, MODELS, build_model
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -110,26 +111,26 @@ class IMPConfig:
         return level > 0 and (not self.control_levels or level in self.control_levels)
 
 
-class Experiment:
+class IMPExperiment(Experiment):
     """An IMP experiment as a plan of runs (minilottery/plan.py), run or resumed into a store.
 
     ``variant`` names one IMP variant among several in a store (a Deconstructing
     comparison): its levels 1.. live under that name, θ0 and the dense run are shared.
-    ``data_ref`` says where workers find the data (default: ``data`` itself, shipped to them).
     """
+    kind = KIND
 
     def __init__(self, cfg, store, data, progress=True, log=print, variant=None, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
+        super().__init__(cfg, store, data, progress, log, data_ref)
         self.kinds, self.variant = weight_kinds(cfg), variant
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
 
     def path(self, t, level=None, name=None):
         return layout.run(t, level, name, self.variant)
 
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
+    @staticmethod
+    def describe(attrs):
+        """The line a finished IMP run gets."""
+        return (f"Pm {100 * attrs['Pm']:.1f}%, early stop {attrs['early_stop_iteration']}, test "
+                f"{100 * attrs['early_stop_test_acc']:.2f}% (final {100 * attrs['final_test_acc']:.2f}%)")
 
     # -- the plan: what each group needs -------------------------------------------------------
     def tasks(self):
@@ -243,12 +244,6 @@ def train_run(cfg, data_ref, key, kind, theta, mask, fills, snaps, label, progre
     if snaps:
         arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
     return arrays, {**res.summary(), "Pm": pm, "kind": kind}
-
-
-def describe(attrs):
-    """The line a finished run gets."""
-    return (f"Pm {100 * attrs['Pm']:.1f}%, early stop {attrs['early_stop_iteration']}, test "
-            f"{100 * attrs['early_stop_test_acc']:.2f}% (final {100 * attrs['final_test_acc']:.2f}%)")
 
 
 def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):
