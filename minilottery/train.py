@@ -9,8 +9,10 @@ found after training, as in the Lottery Ticket paper; the test set is never
 used to choose it.
 
 The trainer trains anything that exposes ``forward``, ``backward``,
-``params()``, ``grads()``, ``frozen()`` and ``get_weights()`` (see
-nn/sequential.py): a network's weights, or the scores of a supermask.
+``params()``, ``grads()``, ``frozen()``, ``get_weights()`` and ``after_step()``
+(see nn/sequential.py): a network's weights, or the scores of a supermask.
+After every optimiser step it calls ``after_step()``: where a jackpot applies
+its swap rule and edge-popup takes its new top-k (a no-op elsewhere).
 
 Divergence rule: a run has diverged when a training loss is not finite, when
 the mean training loss over an evaluation interval exceeds
@@ -29,7 +31,7 @@ from minilottery.data import Batches
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
 from minilottery.nn.optim import OPTIMIZERS, make_optimizer
-from minilottery.progress import Progress
+from minilottery.progress import Progress, iteration_lines
 
 DIVERGENCE_FACTOR = 10.0
 SCHEDULES = ("constant", "cosine")
@@ -139,13 +141,14 @@ def _quiet_overflow(f):
 
 
 @_quiet_overflow
-def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="", keep_best=False):
+def train(model, data, cfg, rngs, snapshot_iterations=(), progress=None, label="", keep_best=False):
     """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
 
     rngs: an rng.Streams (its ``data`` stream orders the mini-batches).
     snapshot_iterations: iterations at which to keep a host copy of the weights
     (0 is before the first step), for late resetting.
     keep_best: keep a host copy of the weights at the early-stopping iteration.
+    progress: per-iteration progress lines (None: as the executor running this decided, progress.shown).
     """
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
@@ -154,7 +157,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     test = tuple(asarray(a) for a in data.test)
     curves = {k: [] for k in CURVES}
     snapshots = {0: model.get_weights()} if 0 in snapshot_iterations else {}
-    bar = Progress(cfg.iterations, label=f"{label}iter ", enabled=progress)
+    bar = Progress(cfg.iterations, label=f"{label}iter ",
+                   enabled=iteration_lines() if progress is None else progress)
     loss_sum, right, seen, steps = 0.0, 0, 0, 0
     best_val, best_weights = math.inf, None
     for it in range(1, cfg.iterations + 1):
@@ -168,6 +172,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
         model.backward(dlogits, input_grad=False)   # dL/dx of the data is never needed
         opt.lr = cfg.lr_at(it)
         opt.step(model.grads(), model.frozen())
+        model.after_step()                          # what the step changes besides θ: swaps, top-k
         loss_sum += loss
         right += int((logits.argmax(axis=1) == yb).sum())
         seen += yb.shape[0]

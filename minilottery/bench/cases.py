@@ -87,6 +87,7 @@ def _scores(case, args):
         loss, dlogits = softmax_cross_entropy(net.forward(dx, train=True), dlabels)
         net.backward(dlogits, input_grad=False)
         opt.step(net.grads())
+        net.after_step()
     dense = _train("lenet_300_100", "mnist", args)[0]
     return step, lambda bt: (dense, backend.synchronize), None
 
