@@ -88,6 +88,15 @@ def to_numpy(a):
     return get() if get is not None else np.asarray(a)
 
 
+def expit(a):
+    """σ(a) = 1 / (1 + e^(−a)) on the array's backend (scipy's, or CuPy's counterpart)."""
+    if xp_of(a) is np:
+        from scipy.special import expit as fn
+    else:
+        from cupyx.scipy.special import expit as fn
+    return fn(a)
+
+
 def synchronize():
     """Wait for queued GPU work (a no-op on NumPy); used by timers."""
     if get_backend() is not np:

@@ -16,9 +16,8 @@ trained dense network, applied to θ0 or to the signed constant, evaluated with
 no training at all (:func:`at_init_masks`).
 """
 import numpy as np
-from scipy.special import expit
 
-from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.backend import asarray, expit, to_numpy
 from minilottery.errors import ConfigError
 from minilottery.lottery.actions import signed_constant
 from minilottery.lottery.criteria import score_masks
@@ -27,15 +26,9 @@ from minilottery.lottery.scores import ScoreNet
 from minilottery.train import evaluate
 
 WEIGHTS = ("theta0", "signed_constant")   # what the frozen weights are
-EVAL_MODES = ("sample", "threshold")
 
 
-def sigmoid(a):
-    """σ(a) = 1 / (1 + e^(−a)) on either backend (scipy's expit on the host)."""
-    if xp_of(a) is np:
-        return expit(a)
-    from cupyx.scipy.special import expit as device_expit  # CuPy's counterpart
-    return device_expit(a)
+sigmoid = expit                           # σ(a) = 1 / (1 + e^(−a)), on the array's backend
 
 
 def frozen_weights(theta0, how):
@@ -57,13 +50,11 @@ def install_weights(model, theta0, how):
 class LearnedSupermask(ScoreNet):
     """Bernoulli(σ(m)) masks with the straight-through gradient, optionally with DWR."""
 
-    def __init__(self, model, mask_rng, score_init=0.0, dwr=False, eval_mode="sample"):
-        if eval_mode not in EVAL_MODES:
-            raise ConfigError(f"unknown eval mode {eval_mode!r}; choose one of {EVAL_MODES}")
+    def __init__(self, model, mask_rng, score_init=0.0, dwr=False):
         w = {k: layer.params["W"] for k, layer in
              ((f"{n}.W", layer) for n, layer in model.prunable().items())}
         super().__init__(model, {k: np.full(v.shape, score_init, dtype=v.dtype) for k, v in w.items()})
-        self.rng, self.dwr, self.eval_mode = mask_rng, bool(dwr), eval_mode
+        self.rng, self.dwr, self.eval_mode = mask_rng, bool(dwr), "sample"   # evaluate_supermask sets it
         self.eval_rng = np.random.default_rng(mask_rng.integers(2 ** 63))  # evaluation samples, apart
         self._p, self._scale, self._eval_masks = {}, {}, {}
 
