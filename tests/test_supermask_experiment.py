@@ -19,7 +19,7 @@ TINY = dict(iterations=20, eval_every=10, batch_size=30)
 def _run(path, method, **kw):
     cfg = SupermaskConfig.paper(method, **{**TINY, **kw})
     with ExperimentStore(path, cfg.to_dict()) as store:
-        SupermaskExperiment(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None).run()
+        SupermaskExperiment(cfg, store, tiny_mnist(), log=lambda *a: None).run()
     return cfg, ExperimentStore.open_readonly(path)
 
 

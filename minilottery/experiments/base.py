@@ -14,20 +14,30 @@ line in ``_NAMES``.
 import importlib
 from collections.abc import Mapping
 
+import numpy as np
+
+from minilottery.data import SPLIT_SIZES
+from minilottery.errors import ConfigError
+from minilottery.nn.models import INPUT_SHAPES, MODELS
 from minilottery.plan import DataRef, Serial, execute
 
 
 class Experiment:
     """A plan of runs over ``cfg``, run or resumed into ``store``.
 
-    ``data_ref`` says where workers find the data (default: ``data`` itself, shipped to them).
+    ``data``: a ``plan.DataRef`` (where every process finds the dataset), or loaded splits, which
+    then travel with the jobs (tests, synthetic data).
     """
     kind = None
+    json_key = "runs"           # the summary's key in --json
 
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+    def __init__(self, cfg, store, data, log=print):
+        self.cfg, self.store, self.log = cfg, store, log
+        self.data_ref = data if isinstance(data, DataRef) else DataRef.inline_data(data)
+
+    @classmethod
+    def check(cls, cfg):
+        """Refuse, before any file exists, what the config alone cannot show (the whole plan)."""
 
     def run(self, executor=None):
         execute(self.tasks(), self.store, executor or Serial(), self.log, self.describe)
@@ -46,6 +56,30 @@ class Experiment:
     def summary(store):
         """The rows of a store of this kind, for its report and ``--json``."""
         raise NotImplementedError
+
+
+def plain(attrs):
+    """A group's attrs as plain Python values, without the store's ``completed`` flag (for --json)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items() if k != "completed"}
+
+
+def check_common(model, dataset, seed, trains=(), dropout=0.0):
+    """The checks every kind shares: a known network and dataset, a seed, mini-batches that fit.
+
+    ``trains``: {what: TrainConfig} (what names the training in the message, "" for the only one).
+    """
+    for name, value, choices in (("model", model, MODELS), ("dataset", dataset, tuple(INPUT_SHAPES))):
+        if value not in choices:
+            raise ConfigError(f"unknown --{name} {value!r}; choose one of {choices}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ConfigError(f"--seed must be at least 0 (an integer), got {seed}")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"--dropout must be in [0, 1), got {dropout}")
+    n = SPLIT_SIZES[dataset][0]
+    for what, train in dict(trains).items():
+        if train.batch_size > n:
+            flag = f"the {what} batch size" if what else "--batch-size"
+            raise ConfigError(f"{flag} {train.batch_size} exceeds the {n} training examples of {dataset}")
 
 
 # kind -> (experiments/ module's config class, experiment class); the report is reports/KIND.py's

@@ -81,7 +81,7 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
             if plot(data, f"{base}_{comparison}.png", heading, labels, imp["trials"]):
                 log(f"plot: {base}_{comparison}.png")
             else:
-                log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+                log(figure.SKIPPED)
     if not tables:
         log(f"{path} has no finished runs yet")
     return tables
