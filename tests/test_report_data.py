@@ -18,7 +18,7 @@ from minilottery.reports import imp as imp_report
 from minilottery.store import ExperimentStore
 from tests.helpers_data import tiny_mnist
 
-QUIET = dict(progress=False, log=lambda *a: None)
+QUIET = dict(log=lambda *a: None)
 TRAIN = dict(iterations=20, eval_every=10, batch_size=30)
 
 
