@@ -32,6 +32,7 @@ from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
 from minilottery.nn.optim import OPTIMIZERS, make_optimizer
 from minilottery.progress import Progress, iteration_lines
+from minilottery.rng import Streams
 
 DIVERGENCE_FACTOR = 10.0
 SCHEDULES = ("constant", "cosine")
@@ -51,6 +52,9 @@ class TrainConfig:
         "choices": SCHEDULES})
     eval_every: int = field(default=100, metadata={"help": "iterations between evaluations", "length": True})
     eval_batch: int = field(default=100, metadata={"help": "examples per evaluation batch (speed only)"})
+    data_order_seed: int = field(default=None, metadata={
+        "help": "seed of the mini-batch order alone (the init and everything else keep the run's seed); "
+                "None: the order comes from the run's own data stream"})
 
     def __post_init__(self):
         for name in ("iterations", "batch_size", "eval_every", "eval_batch"):
@@ -65,6 +69,9 @@ class TrainConfig:
             raise ConfigError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ConfigError(f"--weight-decay must be non-negative, got {self.weight_decay}")
+        d = self.data_order_seed
+        if d is not None and (isinstance(d, bool) or int(d) != d or d < 0):
+            raise ConfigError(f"--data-order-seed must be a non-negative integer, got {d}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown --schedule {self.schedule!r}; choose one of {SCHEDULES}")
 
@@ -144,7 +151,8 @@ def _quiet_overflow(f):
 def train(model, data, cfg, rngs, snapshot_iterations=(), progress=None, label="", keep_best=False):
     """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
 
-    rngs: an rng.Streams (its ``data`` stream orders the mini-batches).
+    rngs: an rng.Streams (its ``data`` stream orders the mini-batches, unless
+    ``cfg.data_order_seed`` is set: then the data stream of that seed alone does).
     snapshot_iterations: iterations at which to keep a host copy of the weights
     (0 is before the first step), for late resetting.
     keep_best: keep a host copy of the weights at the early-stopping iteration.
@@ -152,7 +160,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=None, label="
     """
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
-    batches = Batches(*data.train, batch_size=cfg.batch_size, rng=rngs.data)
+    order = rngs.data if cfg.data_order_seed is None else Streams.from_seed(cfg.data_order_seed).data
+    batches = Batches(*data.train, batch_size=cfg.batch_size, rng=order)
     val = tuple(asarray(a) for a in data.val)
     test = tuple(asarray(a) for a in data.test)
     curves = {k: [] for k in CURVES}

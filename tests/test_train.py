@@ -189,7 +189,7 @@ def test_config_is_frozen_and_lists_its_fields():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0
     assert TrainConfig.names() == ("iterations", "lr", "batch_size", "optimizer", "momentum",
-                                   "weight_decay", "schedule", "eval_every", "eval_batch")
+                                   "weight_decay", "schedule", "eval_every", "eval_batch", "data_order_seed")
 
 
 @pytest.mark.parametrize("optimizer,kw", [("sgd", {}), ("momentum", {"momentum": 0.5}),
