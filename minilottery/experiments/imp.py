@@ -4,7 +4,10 @@ For each trial t (its own θ0):
   level 0:  train the dense network from θ0 → θ_f.
   level r:  mask_r = prune(θ_f of level r−1, mask_{r−1})   (iterative), or
             mask_r = prune(θ_f of level 0, 1) to the same per-layer fractions (one-shot);
-            ticket:  reset the survivors to θ0 (or θk, late resetting) and train;
+            ticket:  reset the survivors to θ0 (or θk, late resetting) and train (``retrain``:
+                     rewind, the LTH's; lr_rewind: keep the final weights, masked, and replay the
+                     whole learning-rate schedule, Renda et al. 2020; finetune: keep them and train
+                     at the schedule's final rate; every choice retrains ``iterations`` iterations);
             controls (the paper's): K random reinitialisations θ0' ⊙ mask_r, and
             random pruning: a random mask with mask_r's per-layer counts, from θ0.
 After r rounds a layer keeps (1 − rate)^r of its weights; Pm is the overall fraction.
@@ -14,7 +17,7 @@ complete, so an interrupted experiment continues at its first unfinished run
 and ends with the same results as one never interrupted (each run draws from
 its own seeded streams and reads its inputs from the file).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from minilottery import config, layout
@@ -34,6 +37,7 @@ from minilottery.train import TrainConfig, train
 
 KIND = "imp"                            # the experiment kind stored in the file
 RUN_KINDS = ("ticket", "reinit", "random")  # the run kinds; controls are reinit and random
+RETRAIN = ("rewind", "lr_rewind", "finetune")
 
 
 @dataclass
@@ -48,6 +52,9 @@ class IMPConfig:
     random_pruning: bool = option(False, "the random-pruning control")
     control_levels: tuple = option((), "levels that get controls")
     rewind_iteration: int = option(0, "0: reset to θ0; k > 0: late resetting to θk")
+    retrain: str = option("rewind", "what a pruned level retrains from: rewind (θ0 or θk, the LTH), lr_rewind "
+                          "(its final weights, masked, with the lr schedule replayed), finetune (its final "
+                          "weights, masked, at the schedule's final lr)", choices=RETRAIN)
     conv_rate: float = option(0.0, "fraction of remaining conv weights pruned per round")
     fc_rate: float = option(0.2, "fraction of remaining hidden fully connected weights pruned per round")
     output_rate: float = option(0.1, "fraction of remaining output-layer weights pruned per round")
@@ -76,9 +83,16 @@ class IMPConfig:
             raise ConfigError(f"--conv-rate {self.conv_rate} given, but {self.model} has no conv layers")
         if self.global_pruning and self.criterion != "large_final":
             raise ConfigError(f"--global-pruning supports --criterion large_final only, got {self.criterion!r}")
-        for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES})):
+        for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES}),
+                              ("retrain", RETRAIN)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {tuple(choices)}")
+        if self.retrain != "rewind":
+            odd = [f"--{n.replace('_', '-')} {v}" for n, v, plain in (("rewind_iteration", self.rewind_iteration, 0),
+                   ("mask1", self.mask1, "rewind"), ("mask0", self.mask0, "zero")) if v != plain]
+            if odd:
+                raise ConfigError(f"--retrain {self.retrain} keeps the final weights; {odd[0]} applies to "
+                                  f"--retrain rewind only")
         bad = [v for v in self.control_levels if not 1 <= v <= self.rounds]
         if bad:
             raise ConfigError(f"--control-levels {bad} are outside 1..{self.rounds}")
@@ -227,7 +241,8 @@ class IMPExperiment(Experiment):
         mask = ones_masks(self.weights_only(theta0)) if level == 0 else self.read_mask(t, level)
         start, fills = theta0, {}
         if kind == "ticket" and level > 0:
-            start = self.reset_point(t)
+            start = self.reset_point(t) if cfg.retrain == "rewind" else self.read(t, self.source_level(level),
+                                                                                  "ticket")["weights"]
             rngs = Streams.from_seed(*key)
             build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)   # as the run: init drawn
             start, fills = self.ticket_start(t, level, start, mask, rngs.init)
@@ -237,7 +252,14 @@ class IMPExperiment(Experiment):
             start, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
         snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
         label = self.label(t, level, "ticket" if kind == "ticket" else f"{kind}_{j}") + ": "
-        return Job(train_run, (cfg, self.data_ref, key, kind, start, mask, fills, snaps, label))
+        run_cfg = replace(cfg, train=finetune_config(cfg.train)) if cfg.retrain == "finetune" and \
+            kind == "ticket" and level > 0 else cfg
+        return Job(train_run, (run_cfg, self.data_ref, key, kind, start, mask, fills, snaps, label))
+
+
+def finetune_config(t):
+    """Fine-tuning's training: ``t``'s length at its schedule's last rate lr_at(T), constant."""
+    return replace(t, lr=t.lr_at(t.iterations), schedule="constant")
 
 
 def train_run(cfg, data_ref, key, kind, start, mask, fills, snaps, label):

@@ -7,7 +7,10 @@ an IMP experiment file) and rewind iteration k:
             differing only in their SGD noise: data-order seeds ``order_seeds`` (trial t adds 100·t)
             and their own dropout streams;
   path    = test (and training) error at ``points`` evenly spaced α of (1 − α) W₁ + α W₂
-            (masks shared); instability = max error − mean of the endpoints' errors.
+            (masks shared); instability = max error − mean of the endpoints' errors. A network with
+            BatchNorm gets its running statistics recomputed at every point, endpoints included: the
+            average of the batch statistics of ``bn_batches`` training mini-batches (a fixed seeded
+            draw), forwarded in train mode (``interpolation.recompute_batchnorm``).
 W_k comes from a ``parent``: the dense network trained max(k) iterations from θ0 with the
 IMP dense run's streams and schedule, so it is the IMP experiment's own dense trajectory.
 The masks are those of the IMP experiment's levels (found with its own reset, θ0 by
@@ -29,7 +32,7 @@ import numpy as np
 from minilottery import config, layout
 from minilottery.config import option
 from minilottery.errors import ConfigError
-from minilottery.lottery.interpolation import POINTS, error_curve, instability
+from minilottery.lottery.interpolation import POINTS, batchnorm_layers, error_curve, instability, recompute_batchnorm
 from minilottery.lottery.pruning import ones_masks
 from minilottery.lottery.resets import rewind
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
@@ -39,7 +42,7 @@ from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
 
 KIND = "instability"
-COPY = 7                    # the copies' streams: (seed, t, COPY, c)
+COPY, BN = 7, 8             # the copies' streams (seed, t, COPY, c); BatchNorm batches' (seed, BN)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class InstabilityConfig:
     train_examples: int = option(None, "training examples whose error is measured on the path "
                                        "(default: all; 0: none)")
     order_seeds: tuple = option((1, 2), "data-order seeds of the two copies (trial t adds 100·t)")
+    bn_batches: int = option(100, "BatchNorm networks: training mini-batches (of --batch-size) whose statistics, "
+                                  "averaged, become the running statistics at every point of the path")
     dropout: float = option(0.0, "dropout rate after hidden dense layers")
     seed: int = option(0, "experiment seed (θ0, the parent's data order)")
 
@@ -91,7 +96,7 @@ class InstabilityConfig:
             raise ConfigError(f"--level {list(self.level)} needs the IMP experiment of those levels (--imp FILE)")
         if len(self.order_seeds) != 2 or self.order_seeds[0] == self.order_seeds[1] or min(self.order_seeds) < 0:
             raise ConfigError(f"--order-seeds needs two different non-negative seeds, got {list(self.order_seeds)}")
-        for name, low in (("trials", 1), ("points", 2), ("seed", 0)):
+        for name, low in (("trials", 1), ("points", 2), ("seed", 0), ("bn_batches", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
         if self.train_examples is not None and self.train_examples < 0:
@@ -227,7 +232,14 @@ def path_run(cfg, data_ref, w1, w2, mask, level, k):
     n = data.train[0].shape[0] if cfg.train_examples is None else min(cfg.train_examples, data.train[0].shape[0])
     if n:
         splits["train"] = tuple(a[:n] for a in data.train)
-    errors = error_curve(model, w1, w2, splits, cfg.points)
+    prepare = None
+    if batchnorm_layers(model):
+        x = data.train[0]
+        order = Streams.from_seed(cfg.seed, BN).data.permutation(x.shape[0])
+        bs = cfg.train.batch_size
+        batches = [x[order[i * bs:(i + 1) * bs]] for i in range(min(cfg.bn_batches, x.shape[0] // bs))]
+        prepare = partial(recompute_batchnorm, batches=batches)
+    errors = error_curve(model, w1, w2, splits, cfg.points, prepare=prepare)
     pm = sum(float(m.sum()) for m in mask.values()) / sum(m.size for m in mask.values())
     arrays = {"alpha": np.linspace(0.0, 1.0, cfg.points), **{f"{s}_error": e for s, e in errors.items()}}
     attrs = {"level": level, "rewind_iteration": k, "Pm": pm, "instability": instability(errors["test"]),
