@@ -7,24 +7,25 @@
 Four parts, each an experiment file of its own in the output folder (default runs/followups_lenet_quick):
   imp            IMP as in the Lottery Ticket paper (θ0 resets), with the random-reinit and
                  random-pruning controls at the levels the other parts compare at;
-  instability    Frankle et al. 2020: the dense network (level 0) and IMP's subnetworks at two
-                 levels, rewound to iteration k, trained twice with different data orders; the
-                 test error along the line between the two and its rise (instability) per k;
+  instability    Frankle et al. 2020: the dense network (level 0) and IMP's subnetworks, rewound
+                 to iteration k, trained twice with different data orders; the test error along
+                 the line between the two and its rise (instability) per k;
   retrain        Renda et al. 2020: IMP retraining by weight rewinding (θ0), learning-rate
-                 rewinding and fine-tuning, at the same number of iterations per level, under a
-                 decaying learning rate (÷10 at half and three quarters of the run: under the LTH's
-                 constant rate learning-rate rewinding and fine-tuning would be the same run);
+                 rewinding and fine-tuning, the same iterations per level, under a cosine-decayed
+                 rate (under the LTH's constant rate learning-rate rewinding and fine-tuning are
+                 the same run; fine-tuning runs at the schedule's last rate);
   prune_at_init  Frankle et al. 2021: SNIP, GraSP, SynFlow, magnitude at init and random, at the
-                 densities of two IMP levels, with the three sanity checks (shuffle within layers,
-                 reinitialise, invert the scores), against IMP and its controls at those levels.
+                 densities of the compared IMP levels, with the three sanity checks (shuffle within
+                 layers, reinitialise, invert the scores), against IMP and its controls there.
 It prints each part's table and the comparisons, writes figures and a JSON per part, and
 says where they are. Rerun the same command after a crash: it continues where it stopped.
 
 The quick protocol (QUICK) keeps LeNet-300-100, Adam 1.2e-3, batch 60 and one trial, and
-shortens the rest: 2,000 iterations per run instead of 50,000, evaluation every 250 instead of
-100, IMP at 40% of each hidden layer and 20% of the output layer per round for 7 rounds instead
-of 20% / 10% (Pm 21.7% at level 3, 7.9% at level 5, 2.9% at level 7), rewind iterations
-k ∈ {0, 100, 500}, the training error along the path on the first 10,000 training examples.
+shortens the rest for a shared 2-core CPU: 1,000 iterations per run instead of 50,000,
+evaluation every 500 instead of 100 (the tables give the final test accuracy), IMP at 50% of
+each hidden layer and 25% of the output layer per round for 3 rounds (Pm 12.6% at level 3)
+instead of 20% / 10%, rewind iterations k ∈ {0, 100}, the training error along the path on
+the first 10,000 training examples, the retraining variants over 2 rounds (Pm 25.1%).
 """
 import os
 import sys
@@ -40,11 +41,11 @@ from minilottery.experiments.prune_at_init import PruneAtInitConfig
 from minilottery.store import ExperimentStore
 
 PARTS = ("imp", "instability", "retrain", "prune_at_init")
-QUICK = dict(iterations=2_000, eval_every=250, rounds=7, fc_rate=0.4, output_rate=0.2, levels=(3, 5, 7),
-             rewind=(0, 100, 500), train_examples=10_000, milestones=(1_000, 1_500))
+QUICK = dict(iterations=1_000, eval_every=500, rounds=3, fc_rate=0.5, output_rate=0.25, levels=(3,),
+             rewind=(0, 100), train_examples=10_000, retrain_rounds=2)
 # the papers': the LTH protocol (50K iterations, 20% / 10% per round) to Pm 2.9% (level 16)
-PAPER = dict(iterations=50_000, eval_every=100, rounds=16, fc_rate=0.2, output_rate=0.1, levels=(7, 12, 16),
-             rewind=(0, 100, 500, 2_000), train_examples=None, milestones=(25_000, 37_500))
+PAPER = dict(iterations=50_000, eval_every=100, rounds=16, fc_rate=0.2, output_rate=0.1, levels=(7, 16),
+             rewind=(0, 100, 500, 2_000), train_examples=None, retrain_rounds=16)
 
 
 def main(argv=None):
@@ -63,11 +64,11 @@ def configs(p, seed):
     """Every part's config(s), all checked before any run."""
     imp = IMPConfig.paper("lenet_300_100", iterations=p["iterations"], eval_every=p["eval_every"],
                           rounds=p["rounds"], fc_rate=p["fc_rate"], output_rate=p["output_rate"], reinit=1,
-                          random_pruning=True, control_levels=p["levels"][1:], seed=seed)
+                          random_pruning=True, control_levels=p["levels"], seed=seed)
     check_plan(imp)
     retrain = {r: IMPConfig.paper("lenet_300_100", iterations=p["iterations"], eval_every=p["eval_every"],
-                                  rounds=p["levels"][1], fc_rate=p["fc_rate"], output_rate=p["output_rate"],
-                                  reinit=0, milestones=p["milestones"], retrain=r, seed=seed)
+                                  rounds=p["retrain_rounds"], fc_rate=p["fc_rate"], output_rate=p["output_rate"],
+                                  reinit=0, schedule="cosine", retrain=r, seed=seed)
                for r in ("rewind", "lr_rewind", "finetune")}
     return imp, retrain
 
@@ -84,13 +85,12 @@ def run(args):
     parts = tuple(args.only or PARTS)
     imp, retrain = configs(p, args.seed)
     path = {part: os.path.join(folder, f"{part}.h5") for part in PARTS}
-    densities = [round(pm_of(imp, lv), 4) for lv in p["levels"][1:]]
     instability = InstabilityConfig(model=imp.model, dataset=imp.dataset, train=imp.train, seed=args.seed,
-                                    rewind_iteration=p["rewind"], level=(0,) + p["levels"][::2],
+                                    rewind_iteration=p["rewind"], level=(0,) + p["levels"],
                                     imp=os.path.abspath(path["imp"]), train_examples=p["train_examples"])
     pai = {what: PruneAtInitConfig.paper("lenet_300_100", iterations=p["iterations"], eval_every=p["eval_every"],
                                          method=methods, ablation=ablations, seed=args.seed,
-                                         sparsity=tuple(round(1 - d, 4) for d in densities))
+                                         sparsity=tuple(round(1 - pm_of(imp, lv), 4) for lv in p["levels"]))
            for what, methods, ablations in (("scores", ("snip", "grasp", "synflow", "magnitude"),
                                              ("none", "shuffle", "reinit", "invert")),
                                             ("random", ("random",), ("none",)))}
@@ -113,7 +113,7 @@ def run(args):
         if "prune_at_init" in parts:
             for what, cfg in pai.items():
                 part("prune_at_init", cfg, os.path.join(folder, f"prune_at_init_{what}.h5"))
-            print_pai_vs_imp(folder, path["imp"], p["levels"][1:])
+            print_pai_vs_imp(folder, path["imp"], p["levels"])
     total = time.perf_counter() - started
     print("\nwall time: " + ", ".join(f"{n} {t / 60:.1f} min" for n, t in times.items())
           + f"; total {total / 60:.1f} min with {executor.workers} worker(s)")
