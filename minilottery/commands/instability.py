@@ -8,20 +8,18 @@ resumes) that IMP experiment, to the highest level asked, into OUT_imp.h5 with t
 import os
 
 from minilottery import config
-from minilottery.commands import add_executor_arguments, add_io_arguments, executor_from_args, run_in_store
+from minilottery.commands import add_experiment_arguments, executor_from_args, run_in_store
 from minilottery.errors import ConfigError
-from minilottery.experiments.instability import InstabilityConfig, InstabilityExperiment, summary
-from minilottery.reports.instability import report
+from minilottery.experiments.instability import InstabilityConfig
 from minilottery.train import TrainConfig
 
 FROM_IMP = ("model", "dataset", "seed", "trials", "dropout") + TrainConfig.names()
 
 
 def add_arguments(p):
-    config.add_flags(p, InstabilityConfig, paper_defaults=("dataset",) + TrainConfig.names())
-    add_io_arguments(p, out_help="experiment file (default runs/MODEL_DATASET_instability.h5)",
-                     json_help="write, per (level, k), the error curves and the instability to this JSON file")
-    add_executor_arguments(p)
+    add_experiment_arguments(p, InstabilityConfig, ("dataset",) + TrainConfig.names(),
+                             "experiment file (default runs/MODEL_DATASET_instability.h5)",
+                             "write, per (level, k), the error curves and the instability to this JSON file")
 
 
 def imp_settings(path, given, levels):
@@ -63,18 +61,11 @@ def config_from_args(args, out):
     return InstabilityConfig.paper(given.pop("model", "lenet_300_100"), **given), None
 
 
-def run_experiment(cfg, out, data_dir=None, mirror=None, progress=True, json_path=None, log=print, executor=None):
-    """Run or resume ``cfg`` into ``out``; print the report; return the rows."""
-    return run_in_store(cfg, out, InstabilityExperiment, summary, report, "paths", data_dir, mirror, progress,
-                        json_path, log, executor)
-
-
 def run(args):
     model = args.model or "lenet_300_100"
     out = args.out or os.path.join("runs", f"{model}_{args.dataset or 'mnist'}_instability.h5")
     cfg, imp_cfg = config_from_args(args, out)
     with executor_from_args(args) as executor:
         if imp_cfg is not None:
-            from minilottery.commands.imp import run_experiment as run_imp
-            run_imp(imp_cfg, cfg.imp, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)
-        run_experiment(cfg, out, args.data_dir, args.mirror, not args.quiet, args.json, executor=executor)
+            run_in_store(imp_cfg, cfg.imp, args.data_dir, args.mirror, executor=executor)
+        run_in_store(cfg, out, args.data_dir, args.mirror, args.json, executor=executor)

@@ -16,13 +16,7 @@ IMP dense run's streams and schedule, so it is the IMP experiment's own dense tr
 The masks are those of the IMP experiment's levels (found with its own reset, θ0 by
 default), rewound here to each k.
 
-Store (kind ``instability``)::
-
-    trials/TT/theta0                                   θ0 (the IMP file's, or the seed's draw)
-    trials/TT/parent                                   snapshots/KKKKKK (W_k), curves
-    trials/TT/levels/LLL/mask                          m_L (level > 0; copied from the IMP file)
-    trials/TT/levels/LLL/rewind/KKKKKK/copy_C          a copy: weights, curves, summary
-    trials/TT/levels/LLL/rewind/KKKKKK/path            alpha, test_error, train_error; instability
+Store (kind ``instability``): θ0, the parent, the IMP masks, the copies and the paths (layout.py).
 """
 from dataclasses import dataclass, fields, replace
 from functools import partial
@@ -32,11 +26,12 @@ import numpy as np
 from minilottery import config, layout
 from minilottery.config import option
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment, check_common
 from minilottery.lottery.interpolation import POINTS, batchnorm_layers, error_curve, instability, recompute_batchnorm
 from minilottery.lottery.pruning import ones_masks
-from minilottery.lottery.resets import rewind
+from minilottery.lottery.resets import reset
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -83,9 +78,7 @@ class InstabilityConfig:
     def __post_init__(self):
         self.rewind_iteration = tuple(int(k) for k in self.rewind_iteration)
         self.level, self.order_seeds = tuple(int(v) for v in self.level), tuple(int(s) for s in self.order_seeds)
-        for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES))):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
+        check_common(self.model, self.dataset, self.seed, {"": self.train}, self.dropout)
         ks, T = self.rewind_iteration, self.train.iterations
         if not ks or len(set(ks)) != len(ks) or any(not 0 <= k < T for k in ks):
             raise ConfigError(f"--rewind-iteration {list(ks)}: give distinct iterations in [0, {T}) "
@@ -96,13 +89,11 @@ class InstabilityConfig:
             raise ConfigError(f"--level {list(self.level)} needs the IMP experiment of those levels (--imp FILE)")
         if len(self.order_seeds) != 2 or self.order_seeds[0] == self.order_seeds[1] or min(self.order_seeds) < 0:
             raise ConfigError(f"--order-seeds needs two different non-negative seeds, got {list(self.order_seeds)}")
-        for name, low in (("trials", 1), ("points", 2), ("seed", 0), ("bn_batches", 1)):
+        for name, low in (("trials", 1), ("points", 2), ("bn_batches", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
         if self.train_examples is not None and self.train_examples < 0:
             raise ConfigError(f"--train-examples must be 0 or more, got {self.train_examples}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
 
     @classmethod
     def paper(cls, model="lenet_300_100", **given):
@@ -117,27 +108,13 @@ class InstabilityConfig:
         return config.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
 
 
-def group(t, what=None, level=None, k=None):
-    """trials/TT/{theta0, parent}, trials/TT/levels/LLL/mask, trials/TT/levels/LLL/rewind/KKKKKK/{copy_C, path}."""
-    g = f"trials/{t:02d}"
-    if level is not None:
-        g += f"/levels/{level:03d}"
-    if k is not None:
-        g += f"/rewind/{k:06d}"
-    return g if what is None else f"{g}/{what}"
+group = layout.rewound
 
 
-class InstabilityExperiment:
+class InstabilityExperiment(Experiment):
     """An instability analysis as a plan of runs (minilottery/plan.py), run or resumed into a store."""
-
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
+    kind = KIND
+    json_key = "paths"
 
     def tasks(self):
         cfg, out = self.cfg, []
@@ -193,34 +170,60 @@ class InstabilityExperiment:
         ks = tuple(k for k in cfg.rewind_iteration if k)
         key = (cfg.seed, t, 0, 0, 0)                     # the streams of IMP's dense run of trial t
         return Job(parent_run, (cfg, self.data_ref, key, self.store.read(group(t, "theta0"))[0],
-                                segment(cfg.train, 0, max(ks)), ks, f"trial {t} parent: ", self.progress))
+                                segment(cfg.train, 0, max(ks)), ks, f"trial {t} parent: "))
 
     def copy_job(self, t, level, k, c):
         cfg = self.cfg
         start = self.start(t, k)
         seg = segment(cfg.train, k, cfg.train.iterations, data_order_seed=cfg.order_seeds[c] + 100 * t)
         return Job(copy_run, (cfg, self.data_ref, (cfg.seed, t, COPY, c), start, self.mask(t, level, start), seg,
-                              f"trial {t} level {level} k {k} copy {c}: ", self.progress))
+                              f"trial {t} level {level} k {k} copy {c}: "))
 
     def path_job(self, t, level, k):
         w = [self.store.read(group(t, f"copy_{c}", level, k))[0]["weights"] for c in (0, 1)]
         return Job(path_run, (self.cfg, self.data_ref, w[0], w[1], self.mask(t, level, w[0]), level, k))
 
+    @staticmethod
+    def describe(attrs):
+        if "instability" in attrs:
+            return (f"Pm {100 * attrs['Pm']:.1f}%, test error {100 * attrs['endpoint_test_errors'][0]:.2f}% / "
+                    f"{100 * attrs['endpoint_test_errors'][1]:.2f}%, instability {100 * attrs['instability']:.2f} "
+                    f"points")
+        return f"final test {100 * attrs['final_test_acc']:.2f}%"
 
-def parent_run(cfg, data_ref, key, theta0, seg, ks, label, progress):
+    @staticmethod
+    def summary(store):
+        """[one row per (trial, level, k)]: the error curves and the instability, for reports and --json."""
+        out = []
+        for t in (int(n) for n in store.groups(layout.TRIALS)):
+            for level in (int(n) for n in store.groups(layout.levels(t))):
+                for k in (int(n) for n in store.groups(group(t, level=level) + "/rewind")):
+                    g = group(t, "path", level, k)
+                    if not store.done(g):
+                        continue
+                    arrays, attrs = store.read(g)
+                    row = {"trial": t, "level": level, "rewind_iteration": k}
+                    row.update({n: np.asarray(v).tolist() for n, v in attrs.items()
+                                if n not in ("completed", "level", "rewind_iteration")})
+                    row.update({n: np.asarray(v).tolist() for n, v in arrays.items()})
+                    out.append(row)
+        return out
+
+
+def parent_run(cfg, data_ref, key, theta0, seg, ks, label):
     rngs = Streams.from_seed(*key)
     model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
-    rewind(model, theta0, ones_masks({k: v for k, v in theta0.items() if k.endswith(".W")}))   # as IMP's dense run
-    res = train(model, data_ref.load(), seg, rngs, snapshot_iterations=ks, progress=progress, label=label)
+    reset(model, theta0, ones_masks({k: v for k, v in theta0.items() if k.endswith(".W")}))   # as IMP's dense run
+    res = train(model, data_ref.load(), seg, rngs, snapshot_iterations=ks, label=label)
     return ({"snapshots": {f"{k:06d}": res.snapshots[k] for k in ks}, "curves": res.curves},
             {**res.summary(), "iterations": seg.iterations})
 
 
-def copy_run(cfg, data_ref, key, start, mask, seg, label, progress):
+def copy_run(cfg, data_ref, key, start, mask, seg, label):
     rngs = Streams.from_seed(*key)
     model = build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout)
-    rewind(model, start, mask)                                       # W_k ⊙ m
-    res = train(model, data_ref.load(), seg, rngs, progress=progress, label=label)
+    reset(model, start, mask)                                        # W_k ⊙ m
+    res = train(model, data_ref.load(), seg, rngs, label=label)
     return {"weights": model.get_weights(), "curves": res.curves}, res.summary()
 
 
@@ -250,26 +253,4 @@ def path_run(cfg, data_ref, w1, w2, mask, level, k):
     return arrays, attrs
 
 
-def describe(attrs):
-    if "instability" in attrs:
-        return (f"Pm {100 * attrs['Pm']:.1f}%, test error {100 * attrs['endpoint_test_errors'][0]:.2f}% / "
-                f"{100 * attrs['endpoint_test_errors'][1]:.2f}%, instability {100 * attrs['instability']:.2f} points")
-    return f"final test {100 * attrs['final_test_acc']:.2f}%"
-
-
-def summary(store):
-    """[one row per (trial, level, k)]: the error curves and the instability, for reports and --json."""
-    out = []
-    for t in (int(n) for n in store.groups("trials")):
-        for level in (int(n) for n in store.groups(group(t) + "/levels")):
-            for k in (int(n) for n in store.groups(group(t, level=level) + "/rewind")):
-                g = group(t, "path", level, k)
-                if not store.done(g):
-                    continue
-                arrays, attrs = store.read(g)
-                row = {"trial": t, "level": level, "rewind_iteration": k}
-                row.update({n: np.asarray(v).tolist() for n, v in attrs.items()
-                            if n not in ("completed", "level", "rewind_iteration")})
-                row.update({n: np.asarray(v).tolist() for n, v in arrays.items()})
-                out.append(row)
-    return out
+summary = InstabilityExperiment.summary

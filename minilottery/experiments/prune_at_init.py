@@ -7,11 +7,7 @@ For each trial t (its θ0 the seed's draw, as IMP's), each method, sparsity and 
             (``reinit``: from a fresh draw θ0' ⊙ the ``none`` mask).
 Every run of a trial sees the same mini-batch order, so runs differ only by their mask and start.
 
-Store (kind ``prune_at_init``)::
-
-    trials/TT/theta0                        θ0
-    trials/TT/masks/METHOD-ABLATION-sS      mask (bool per prunable weight); attrs: density, per layer
-    trials/TT/runs/METHOD-ABLATION-sS       weights, curves; attrs: summary, test_acc (final), density
+Store (kind ``prune_at_init``): θ0, one mask and one trained run per variant (layout.py spells them).
 """
 import json
 from dataclasses import dataclass
@@ -19,16 +15,17 @@ from functools import partial
 
 import numpy as np
 
-from minilottery import config
+from minilottery import config, layout
 from minilottery.config import option
 from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment, check_common, plain
 from minilottery.layout import fraction_name
 from minilottery.lottery.at_init import SCORES, SYNFLOW_ROUNDS, prune_at_init
-from minilottery.lottery.resets import reinitialize, rewind
+from minilottery.lottery.resets import reinit_control, reset
 from minilottery.lottery.sanity_checks import ABLATIONS, shuffle_within_layers
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -62,18 +59,13 @@ class PruneAtInitConfig:
         if not self.sparsity or any(not 0.0 <= s < 1.0 for s in self.sparsity) \
                 or len({fraction_name(s) for s in self.sparsity}) != len(self.sparsity):
             raise ConfigError(f"--sparsity {list(self.sparsity)}: give distinct fractions in [0, 1)")
-        for name in ("model", "dataset"):
-            choices = MODELS if name == "model" else tuple(INPUT_SHAPES)
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
-        for name, low in (("trials", 1), ("score_examples", 1), ("synflow_rounds", 1), ("seed", 0)):
+        check_common(self.model, self.dataset, self.seed, {"": self.train})
+        for name, low in (("trials", 1), ("score_examples", 1), ("synflow_rounds", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
-        n_train = SPLIT_SIZES[self.dataset][0]
-        for name, n in (("batch_size", self.train.batch_size), ("score_examples", self.score_examples)):
-            if n > n_train:
-                raise ConfigError(f"--{name.replace('_', '-')} {n} exceeds the {n_train} training examples "
-                                  f"of {self.dataset}")
+        if self.score_examples > SPLIT_SIZES[self.dataset][0]:
+            raise ConfigError(f"--score-examples {self.score_examples} exceeds the {SPLIT_SIZES[self.dataset][0]} "
+                              f"training examples of {self.dataset}")
 
     @classmethod
     def paper(cls, model="lenet_300_100", **given):
@@ -97,22 +89,12 @@ def run_name(method, sparsity, ablation):
     return f"{method}-{ablation}-s{fraction_name(sparsity)}"
 
 
-def group(t, what, name=None):
-    """trials/TT/theta0, trials/TT/masks/NAME, trials/TT/runs/NAME."""
-    return f"trials/{t:02d}/{what}" + (f"/{name}" if name else "")
+group = layout.pai
 
 
-class PruneAtInitExperiment:
+class PruneAtInitExperiment(Experiment):
     """A pruning-at-initialisation experiment as a plan of runs (minilottery/plan.py)."""
-
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
+    kind = KIND
 
     def tasks(self):
         out, masks = [], set()
@@ -151,10 +133,32 @@ class PruneAtInitExperiment:
         cfg, ablation = self.cfg, variant[2]
         theta = self.store.read(group(t, "theta0"))[0]
         if ablation == "reinit":
-            theta = reinitialize(cfg.model, Streams.from_seed(cfg.seed, t, REINIT), cfg.dataset)
+            theta = reinit_control(cfg.model, Streams.from_seed(cfg.seed, t, REINIT), cfg.dataset)
         mask = {k: v.astype(np.float32) for k, v in self.store.read(mask_group)[0].items()}
         return Job(train_run, (cfg, self.data_ref, (cfg.seed, t, TRAINING), theta, mask, variant,
-                               f"trial {t} {name}: ", self.progress))
+                               f"trial {t} {name}: "))
+
+    @staticmethod
+    def describe(attrs):
+        if "test_acc" not in attrs:
+            return f"density {100 * attrs['density']:.2f}%"
+        return (f"density {100 * attrs['density']:.2f}%, test {100 * attrs['test_acc']:.2f}% "
+                f"(early stop {attrs['early_stop_iteration']}: {100 * attrs['early_stop_test_acc']:.2f}%)")
+
+    @staticmethod
+    def summary(store):
+        """[attrs of every finished run, with its trial and per-layer densities] for reports and --json."""
+        out = []
+        for t in (int(n) for n in store.groups(layout.TRIALS)):
+            for name in store.groups(group(t, "runs")):
+                if not store.done(group(t, "runs", name)):
+                    continue
+                row = plain(store.attrs(group(t, "runs", name)))
+                mask = store.attrs(group(t, "masks", name if row["ablation"] != "reinit"
+                                         else run_name(row["method"], row["sparsity"], "none")))
+                out.append({"trial": t, "run": name, **row,
+                            "density_per_layer": json.loads(mask["density_per_layer"])})
+        return out
 
 
 def score_batch(cfg, data, t):
@@ -186,36 +190,18 @@ def mask_result(masks):
             {"density": density(masks), "density_per_layer": json.dumps(per_layer)})
 
 
-def train_run(cfg, data_ref, key, theta, mask, variant, label, progress):
+def train_run(cfg, data_ref, key, theta, mask, variant, label):
     """One pruned network trained from θ ⊙ mask: (arrays, attrs) for the store."""
     rngs = Streams.from_seed(*key)
     model = build_model(cfg.model, rngs, dataset=cfg.dataset)
-    rewind(model, theta, mask)
+    reset(model, theta, mask)
     kept = density(mask)
-    res = train(model, data_ref.load(), cfg.train, rngs, progress=progress,
-                label=label.replace(": ", f" (density {100 * kept:.2f}%): "))
+    res = train(model, data_ref.load(), cfg.train, rngs, label=label.replace(": ", f" (density {100 * kept:.2f}%): "))
     method, sparsity, ablation = variant
     return ({"weights": model.get_weights(), "curves": res.curves},
             {**res.summary(), "test_acc": res.final_test_acc, "density": kept,
              "method": method, "ablation": ablation, "sparsity": sparsity})
 
 
-def describe(attrs):
-    if "test_acc" not in attrs:
-        return f"density {100 * attrs['density']:.2f}%"
-    return (f"density {100 * attrs['density']:.2f}%, test {100 * attrs['test_acc']:.2f}% "
-            f"(early stop {attrs['early_stop_iteration']}: {100 * attrs['early_stop_test_acc']:.2f}%)")
 
-
-def summary(store):
-    """[attrs of every finished run, with its trial] for reports and --json."""
-    out = []
-    for t in (int(n) for n in store.groups("trials")):
-        for name in store.groups(group(t, "runs")):
-            a = store.attrs(group(t, "runs", name))
-            if a.get("completed"):
-                row = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items() if k != "completed"}
-                mask = store.attrs(group(t, "masks", name if row["ablation"] != "reinit"
-                                         else run_name(row["method"], row["sparsity"], "none")))
-                out.append({"trial": t, "run": name, **row, "density_per_layer": json.loads(mask["density_per_layer"])})
-    return out
+summary = PruneAtInitExperiment.summary

@@ -9,25 +9,36 @@ import os
 
 import numpy as np
 
-from minilottery.experiments.instability import summary
+from minilottery.experiments.instability import group, summary
 from minilottery.lottery.interpolation import STABLE
 from minilottery.reports import figure
 from minilottery.store import ExperimentStore
 
 
-def collect(rows):
-    """{(level, k): [rows of that level and k, one per trial]}, sorted."""
+def rows(store, curves=False):
+    """One row per (trial, level, k): the error curves along the path and the instability
+    (``curves``: the two copies' training curves as well)."""
+    out = summary(store)
+    if curves:
+        for r in out:
+            r["curves"] = {f"copy_{c}": store.read(group(r["trial"], f"copy_{c}", r["level"],
+                                                         r["rewind_iteration"]))[0]["curves"] for c in (0, 1)}
+    return out
+
+
+def collect(paths):
+    """{(level, k): [paths of that level and k, one per trial]}, sorted."""
     out = {}
-    for r in rows:
+    for r in paths:
         out.setdefault((r["level"], r["rewind_iteration"]), []).append(r)
     return dict(sorted(out.items()))
 
 
-def format_table(rows):
+def format_table(paths):
     head = ["level", "Pm %", "k", "test error % (copy 1 / copy 2)", "max test error % on path",
             "instability (test), points", "instability (train), points", "stable (< 2 points)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (level, k), rs in collect(rows).items():
+    for (level, k), rs in collect(paths).items():
         ends = np.mean([r["endpoint_test_errors"] for r in rs], axis=0)
         inst = np.mean([r["instability"] for r in rs])
         train = [r["train_instability"] for r in rs if "train_instability" in r]
@@ -38,11 +49,11 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def plot(rows, png, title):
+def plot(paths, png, title):
     plt = figure.pyplot()
     if plt is None:
         return None
-    data = collect(rows)
+    data = collect(paths)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for (level, k), rs in data.items():
         err = 100 * np.mean([r["test_error"] for r in rs], axis=0)
@@ -61,10 +72,10 @@ def plot(rows, png, title):
     return figure.save(fig, png)
 
 
-def report(path, png=None, make_plot=True, log=print):
+def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
-    rows = summary(ExperimentStore.open_readonly(path))
-    if not rows:
+    paths = summary(ExperimentStore.open_readonly(path))
+    if not paths:
         log(f"{path} has no finished runs yet")
         return None
     t = cfg["train"]
@@ -72,11 +83,11 @@ def report(path, png=None, make_plot=True, log=print):
         f"({t['optimizer']} lr {t['lr']}, batch {t['batch_size']}) with data-order seeds {cfg['order_seeds']}; "
         f"{cfg['points']} points on the path; {cfg['trials']} trial(s)"
         + (f"; masks from {cfg['imp']}" if cfg.get("imp") else ""))
-    table = format_table(rows)
+    table = format_table(paths)
     log(table)
     if make_plot:
         png = png or os.path.splitext(path)[0] + ".png"
-        if plot(rows, png, f"instability, {cfg['model']} / {cfg['dataset']}"):
+        if plot(paths, png, f"instability, {cfg['model']} / {cfg['dataset']}"):
             log(f"plot: {png}")
         else:
             log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
