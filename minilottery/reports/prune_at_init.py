@@ -83,5 +83,5 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
         if plot(runs, png, f"pruning at initialisation, {cfg['model']} / {cfg['dataset']}"):
             log(f"plot: {png}")
         else:
-            log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+            log(figure.SKIPPED)
     return table
