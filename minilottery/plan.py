@@ -15,14 +15,12 @@ from its own seeded streams, so each run's result is bitwise the same with 1,
 """
 import os
 import signal
-import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from minilottery import backend, blas, progress
 from minilottery.errors import ConfigError, MiniLotteryError
-from minilottery.progress import format_seconds
+from minilottery.progress import RunBar
 
 _DATA = {}   # (dataset, data_dir, mirror) -> Splits, one load per process
 
@@ -86,7 +84,12 @@ class Task:
 # -- executors ---------------------------------------------------------------------------------
 
 class Executor:
-    """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes."""
+    """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes.
+
+    ``live``: wait_any also takes ``timeout`` (seconds; it may return nothing), so the coordinator can
+    show the runs in flight while it waits.
+    """
+    live = False
 
     def cause(self, error):
         """The error to report for a run whose future raised ``error``."""
@@ -146,7 +149,7 @@ class Local(Executor):
     run in flight fails alike; each job announces its run on a queue as it starts, so the
     failure names the run whose worker died, not whichever of them is collected first.
     """
-    name = "local"
+    name, live = "local", True
 
     def __init__(self, workers):
         import multiprocessing
@@ -161,8 +164,8 @@ class Local(Executor):
     def submit(self, job):
         return self.pool.submit(job)
 
-    def wait_any(self, futures):
-        done = list(wait(futures, return_when=FIRST_COMPLETED).done)
+    def wait_any(self, futures, timeout=None):
+        done = list(wait(futures, timeout=timeout, return_when=FIRST_COMPLETED).done)
         self._drain()                              # a few lines per finished run: the pipe never fills
         return done
 
@@ -196,7 +199,7 @@ class Local(Executor):
 
 class Cluster(Executor):
     """A Dask distributed scheduler at ``address`` (``pip install 'minilottery[cluster]'``)."""
-    name = "dask"
+    name, live = "dask", True
 
     def __init__(self, address):
         try:
@@ -213,8 +216,11 @@ class Cluster(Executor):
     def submit(self, job):
         return self.client.submit(job, pure=False)
 
-    def wait_any(self, futures):
-        return list(self.distributed.wait(futures, return_when="FIRST_COMPLETED").done)
+    def wait_any(self, futures, timeout=None):
+        try:
+            return list(self.distributed.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:                   # (distributed's TimeoutError is the builtin one)
+            return []
 
     def close(self):
         pass                                   # the client belongs to whoever made it
@@ -234,13 +240,24 @@ def make_executor(workers=None, scheduler=None, progress=False):
 # -- the loop ----------------------------------------------------------------------------------
 
 def execute(tasks, store, executor, log=print, describe=None):
-    """Run every task whose group is not complete, in dependency order; only this process writes."""
+    """Run every task whose group is not complete, in dependency order; only this process writes.
+
+    Says first what it found (``resuming: 3 of 8 runs done, 5 to go``), then one line per finished
+    run and, while runs are in flight on workers, a live bar (:class:`progress.RunBar`).
+    """
     tasks = {t.group: t for t in tasks}
     todo = {g: t for g, t in tasks.items() if not store.done(g)}
     missing = {d for t in todo.values() for d in t.deps if d not in tasks and not store.done(d)}
     if missing:
         raise MiniLotteryError(f"the plan needs groups nothing makes: {sorted(missing)[:3]}")
-    bar = RunBar(len(todo), log)
+    runs = sum(1 for t in tasks.values() if t.label)            # training runs; the rest is cheap
+    left = sum(1 for t in todo.values() if t.label)
+    workers = getattr(executor, "workers", 1)
+    if left < runs:
+        log(f"resuming: {runs - left} of {runs} runs done, {left} to go" + (f" on {workers} workers" if workers > 1 else ""))
+    elif runs:
+        log(f"{runs} runs to go" + (f" on {workers} workers" if workers > 1 else ""))
+    bar = RunBar(left, log, workers)
     running = {}
 
     def collect(finished):
@@ -254,7 +271,7 @@ def execute(tasks, store, executor, log=print, describe=None):
                 failure = failure or (t, executor.cause(e))
                 continue
             store.write(t.group, arrays, attrs)
-            bar.tick(t, describe(attrs) if describe else None)
+            bar.finish(t, describe(attrs) if describe else None)
         if failure:
             t, e = failure
             if isinstance(e, MiniLotteryError):
@@ -269,49 +286,21 @@ def execute(tasks, store, executor, log=print, describe=None):
                 work = t.prepare()
                 if isinstance(work, Job):
                     work.name = g
+                    bar.start(t)
                     f = executor.submit(work)
                     running[f] = t
                     if f.done():
                         collect([f])               # serial: saved before the next run starts
                 else:
                     store.write(g, *work)
-                    bar.tick(t, None)
         if not running:
             if todo:
                 raise MiniLotteryError(f"the plan is stuck: {sorted(todo)[:3]} wait on groups that never finish")
             break
-        collect(executor.wait_any(list(running)))
-    bar.close()
-
-
-class RunBar:
-    """One line per finished run, and a bar over runs (tqdm on a terminal, plain lines otherwise)."""
-
-    def __init__(self, total, log):
-        self.total, self.done, self.log, self.start = total, 0, log, time.perf_counter()
-        self.tqdm = None
-        if total and sys.stderr.isatty():
-            try:
-                from tqdm import tqdm
-                self.tqdm = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def tick(self, task, text):
-        self.done += 1
-        if text is None:
-            if self.tqdm:
-                self.tqdm.update(1)
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        line = f"[{self.done}/{self.total}, eta {format_seconds(eta)}] {task.label or task.group}: {text}"
-        if self.tqdm:
-            self.tqdm.write(line, file=sys.stderr)
-            self.tqdm.update(1)
+        if executor.live:
+            finished = executor.wait_any(list(running), timeout=bar.wait_s())
+            bar.show()
         else:
-            self.log(line)
-
-    def close(self):
-        if self.tqdm:
-            self.tqdm.close()
+            finished = executor.wait_any(list(running))
+        collect(finished)
+    bar.close()
