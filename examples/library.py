@@ -8,7 +8,7 @@ import minilottery as ml
 
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/library_example.h5"
 length = sys.argv[2] if len(sys.argv) > 2 else "1ep"
-cfg = ml.config("imp", model="lenet_300_100", iterations=length, eval_every=50, rounds=3)
+cfg = ml.configure("imp", model="lenet_300_100", iterations=length, eval_every=50, rounds=3)
 exp = ml.run(cfg, out)                                     # runs, or resumes, or grows; prints nothing
 for row in exp.rows():
     if row["kind"] == "ticket":

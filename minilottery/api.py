@@ -1,7 +1,7 @@
 """The public Python API (re-exported by ``minilottery``): experiments as plain calls, results as plain data.
 
     import minilottery as ml
-    cfg = ml.config("imp", model="lenet_300_100", iterations="2ep", rounds=3)
+    cfg = ml.configure("imp", model="lenet_300_100", iterations="2ep", rounds=3)
     exp = ml.run(cfg, "runs/x.h5", workers=2)          # runs, resumes or grows; prints nothing
     exp.rows()                                          # [{trial, level, Pm, kind, early_stop_test_acc, ...}]
     exp.curves(exp.rows()[0]["group"])["test_acc"]      # a NumPy array
@@ -25,7 +25,7 @@ def kinds():
     return tuple(KINDS)
 
 
-def config(kind, **settings):
+def configure(kind, **settings):
     """The papers' protocol of ``kind`` with flat overrides (``lr=2e-3``; lengths also as ``"2ep"``)."""
     from minilottery.experiments.base import KINDS
     if kind not in KINDS:
