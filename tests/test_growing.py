@@ -91,3 +91,28 @@ def test_default_names_carry_the_settings_and_never_collide():
     assert len(set(names)) == len(names)
     assert len(names[-1]) < 60 and names[-1] == name(seed=4, mask0="variant2", criterion="movement", lr=1e-3,
                                                      iterations=1000)   # stable: order of flags is no matter
+
+
+def test_another_comparison_and_another_sparsity_grow_their_files(tmp_path):
+    from minilottery.lottery.deconstructing import DeconstructingConfig, run_comparisons
+    from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
+    data, quiet = tiny_mnist(), dict(progress=False, log=lambda *a: None)
+    imp = IMPConfig.paper("lenet_300_100", rounds=1, reinit=0, **TRAIN)
+    path = tmp_path / "d.h5"
+    for comparisons in (("mask0",), ("mask0", "mask1")):
+        cfg = DeconstructingConfig(imp=imp, comparisons=comparisons)
+        with ExperimentStore(path, cfg.to_dict(), grow=True) as store:
+            before = all_arrays(path) if len(comparisons) > 1 else {}
+            run_comparisons(identity.apply(cfg, store.config), store, data, **quiet)
+    after = all_arrays(path)
+    assert all(after[k].tobytes() == v.tobytes() for k, v in before.items())
+    assert any("signed_constant" in k for k in after) and ExperimentStore.read_config(path)["comparisons"] == [
+        "mask0", "mask1"]
+    path = tmp_path / "j.h5"
+    for sparsities in ((0.9,), (0.5, 0.9)):
+        cfg = JackpotConfig.paper("lenet_300_100", pretrain_iterations=20, iterations=10, eval_every=5, batch_size=32,
+                                  finetune_iterations=10, sparsities=sparsities)
+        with ExperimentStore(path, cfg.to_dict(), grow=True) as store:
+            JackpotExperiment(identity.apply(cfg, store.config), store, data, **quiet).run()
+    store = ExperimentStore.open_readonly(path)
+    assert store.config["sparsities"] == [0.9, 0.5] and store.done("sparsity/0.50/overlap")
