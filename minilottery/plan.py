@@ -15,6 +15,7 @@ from its own seeded streams, so each run's result is bitwise the same with 1,
 """
 import os
 import signal
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
@@ -160,6 +161,7 @@ class Local(Executor):
         self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_track,
                                         initargs=(self.started, os.getpid()))
         self.dead, self.last = None, {}            # the error once a worker died; pid -> its latest run
+        self.began = {}                            # run -> when a worker was seen starting it (progress)
 
     def submit(self, job):
         return self.pool.submit(job)
@@ -173,6 +175,7 @@ class Local(Executor):
         while not self.started.empty():
             pid, run = self.started.get()
             self.last[pid] = run
+            self.began.setdefault(run, time.perf_counter())
 
     def cause(self, error):
         from concurrent.futures.process import BrokenProcessPool
@@ -257,7 +260,7 @@ def execute(tasks, store, executor, log=print, describe=None):
         log(f"resuming: {runs - left} of {runs} runs done, {left} to go" + (f" on {workers} workers" if workers > 1 else ""))
     elif runs:
         log(f"{runs} runs to go" + (f" on {workers} workers" if workers > 1 else ""))
-    bar = RunBar(left, log, workers)
+    bar = RunBar(left, log, workers, began=getattr(executor, "began", None))
     running = {}
 
     def collect(finished):

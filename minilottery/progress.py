@@ -60,12 +60,14 @@ class RunBar:
     flight on workers, a live bar (tqdm on a terminal; a plain line every ``every_s`` in a log).
 
     The ETA learns from the runs finished so far: their mean wall time × the runs left ÷ the workers
-    that can work on them (cheap groups such as θ0 and masks are not runs and do not count).
+    that can work on them (cheap groups such as θ0 and masks are not runs and do not count). A run's
+    time counts from when a worker started it (``began``: {run: time}, kept by the executor; without
+    it, from its submission); runs submitted but not yet started are shown as queued.
     """
 
-    def __init__(self, total, log, workers=1, every_s=30.0, stream=None):
+    def __init__(self, total, log, workers=1, every_s=30.0, stream=None, began=None):
         self.total, self.log, self.workers, self.every_s = total, log, max(1, workers), every_s
-        self.done, self.durations, self.started = 0, [], {}
+        self.done, self.durations, self.started, self.began = 0, [], {}, began
         self.stream = stream or sys.stderr
         self.start_time = self.last = time.perf_counter()
         self.tqdm = None
@@ -90,6 +92,7 @@ class RunBar:
     def finish(self, task, text):
         self.done += 1
         _, t0 = self.started.pop(task.group, (task, None))
+        t0 = self.began.pop(task.group, t0) if self.began is not None else t0
         if t0 is not None:
             self.durations.append(time.perf_counter() - t0)
         if text is None:
@@ -103,12 +106,19 @@ class RunBar:
             self.log(line)
 
     def wait_s(self):
-        """How long the coordinator may wait for a run before the live bar moves again."""
-        return 1.0 if self.tqdm else max(0.5, self.every_s - (time.perf_counter() - self.last))
+        """How long the coordinator may wait for a run before it looks again (which runs started)."""
+        return 1.0 if self.tqdm else min(2.0, max(0.1, self.every_s - (time.perf_counter() - self.last)))
 
     def in_flight(self):
+        """'trial 0 level 3 ticket 1m10s, ...' of the runs a worker has started, and how many wait."""
         now = time.perf_counter()
-        return ", ".join(f"{t.label or g} {format_seconds(now - t0)}" for g, (t, t0) in self.started.items())
+        if self.began is None:
+            running, queued = self.started, {}
+        else:
+            running = {g: (t, self.began[g]) for g, (t, _) in self.started.items() if g in self.began}
+            queued = {g for g in self.started if g not in self.began}
+        text = ", ".join(f"{t.label or g} {format_seconds(now - t0)}" for g, (t, t0) in running.items())
+        return text + (f" ({len(queued)} queued)" if queued else "")
 
     def _postfix(self):
         self.tqdm.set_postfix_str(f"eta {format_seconds(self.eta())}; running: {self.in_flight()}", refresh=True)

@@ -52,3 +52,16 @@ def test_the_live_line_names_the_runs_in_flight(tmp_path):
     bar.start(_Task("trial 0 level 1 ticket"))
     bar.show()
     assert lines and "running: trial 0 level 1 ticket 0m00s" in lines[0] and "[0/3 done" in lines[0]
+
+
+def test_runs_time_from_when_a_worker_started_them_and_waiting_ones_are_queued():
+    began, lines = {}, []
+    bar = RunBar(4, lines.append, workers=1, every_s=0.0, began=began)
+    for g in ("a", "b"):
+        bar.start(_Task(g))
+    bar.started["a"] = (bar.started["a"][0], time.perf_counter() - 100)    # submitted long ago ...
+    began["a"] = time.perf_counter() - 10                                   # ... started 10 s ago
+    bar.show()
+    assert "running: a 0m10s (1 queued)" in lines[-1]
+    bar.finish(_Task("a"), None)
+    assert abs(bar.durations[0] - 10) < 1 and "a" not in began
