@@ -5,7 +5,7 @@ import pytest
 
 from minilottery import identity
 from minilottery.errors import StoreError
-from minilottery.lottery.imp import Experiment, IMPConfig
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
 from minilottery.store import ExperimentStore
 from tests.helpers_data import all_arrays, tiny_mnist
 
@@ -16,7 +16,7 @@ def run(path, **given):
     """Run (or grow) an IMP experiment into ``path``; returns the configuration the file now holds."""
     cfg = IMPConfig.paper("lenet_300_100", **{**TRAIN, **given})
     with ExperimentStore(path, cfg.to_dict(), grow=True) as store:
-        Experiment(identity.apply(cfg, store.config), store, tiny_mnist(), progress=False, log=lambda *a: None).run()
+        IMPExperiment(identity.apply(cfg, store.config), store, tiny_mnist(), log=lambda *a: None).run()
         return store.config, store.grown
 
 
@@ -94,16 +94,16 @@ def test_default_names_carry_the_settings_and_never_collide():
 
 
 def test_another_comparison_and_another_sparsity_grow_their_files(tmp_path):
-    from minilottery.lottery.deconstructing import DeconstructingConfig, run_comparisons
-    from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
-    data, quiet = tiny_mnist(), dict(progress=False, log=lambda *a: None)
+    from minilottery.experiments.deconstructing import DeconstructingConfig, DeconstructingExperiment
+    from minilottery.experiments.jackpot import JackpotConfig, JackpotExperiment
+    data, quiet = tiny_mnist(), dict(log=lambda *a: None)
     imp = IMPConfig.paper("lenet_300_100", rounds=1, reinit=0, **TRAIN)
     path = tmp_path / "d.h5"
     for comparisons in (("mask0",), ("mask0", "mask1")):
         cfg = DeconstructingConfig(imp=imp, comparisons=comparisons)
         with ExperimentStore(path, cfg.to_dict(), grow=True) as store:
             before = all_arrays(path) if len(comparisons) > 1 else {}
-            run_comparisons(identity.apply(cfg, store.config), store, data, **quiet)
+            DeconstructingExperiment(identity.apply(cfg, store.config), store, data, **quiet).run()
     after = all_arrays(path)
     assert all(after[k].tobytes() == v.tobytes() for k, v in before.items())
     assert any("signed_constant" in k for k in after) and ExperimentStore.read_config(path)["comparisons"] == [
