@@ -21,8 +21,15 @@ def chosen(flag, default, argv=None):
 
 
 def value_of(cfg, leaf):
-    """The value a flag (a ``config.leaves`` entry) has in the config object ``cfg``."""
+    """The value a flag (a ``config.leaves`` entry) has in the config object ``cfg`` (nested at any depth)."""
+    import dataclasses
     owner = getattr(cfg, leaf.owner) if leaf.owner else cfg
+    todo = [owner]
+    while todo:
+        obj = todo.pop(0)
+        if leaf.field in dataclasses.fields(obj):
+            return getattr(obj, leaf.field.name)
+        todo += [getattr(obj, f.name) for f in dataclasses.fields(obj) if dataclasses.is_dataclass(f.type)]
     return getattr(owner, leaf.field.name)
 
 

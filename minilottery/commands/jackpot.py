@@ -8,8 +8,7 @@ edge-popup; pre-training and fine-tuning keep their protocols (minilottery/exper
 but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
 Rerunning the same command continues an interrupted experiment.
 """
-from minilottery import config
-from minilottery.commands import add_experiment_arguments, run_command
+from minilottery.commands import add_experiment_arguments, config_from_args, run_command
 from minilottery.experiments.jackpot import JackpotConfig
 from minilottery.train import TrainConfig
 
@@ -19,7 +18,7 @@ PAPER_DEFAULTS = {**dict.fromkeys(("dataset",) + TrainConfig.names(), "the paper
 
 
 def add_arguments(p):
-    add_experiment_arguments(p, JackpotConfig, PAPER_DEFAULTS, "experiment file (default runs/MODEL_DATASET_jackpot.h5)",
+    add_experiment_arguments(p, JackpotConfig, PAPER_DEFAULTS, "experiment file (default runs/MODEL_DATASET_jackpot[-SETTINGS].h5)",
                              "write per sparsity the dense, magnitude, jackpot, edge-popup and fine-tuned "
                              "test accuracies, their iterations and the overlaps to this JSON file")
     p.epilog = ("The training flags (--iterations to --eval-batch) set the score search of the jackpot and of "
@@ -27,10 +26,5 @@ def add_arguments(p):
                 "weight decay 5e-4, cosine, batch 256, 30 epochs, evaluated once per epoch.")
 
 
-def config_from_args(args):
-    return JackpotConfig.paper(**config.overrides(args, JackpotConfig))
-
-
 def run(args):
-    cfg = config_from_args(args)
-    run_command(cfg, args, f"runs/{cfg.model}_{cfg.dataset}_jackpot.h5")
+    run_command(config_from_args(args, JackpotConfig), args)

@@ -54,7 +54,8 @@ class IMPConfig:
     global_pruning: bool = option(False, "one rate (fc_rate) over all layers together (criterion large_final only)")
     criterion: str = option("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
     mask1: str = option("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
-    mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at",
+    mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at (freeze_init_zero_mask and "
+                        "freeze_init_zero_all: the paper's code names of variant1 and variant2)",
                     choices=tuple(MASK0) + tuple(CODE_NAMES))
     dropout: float = option(0.0, "dropout rate after hidden dense layers")
     seed: int = option(0, "experiment seed (θ0, data order, controls)")

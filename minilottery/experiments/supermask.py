@@ -50,8 +50,8 @@ class SupermaskConfig:
     model: str = option("lenet_300_100", "network", choices=MODELS)
     dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
     train: TrainConfig = option(TrainConfig, "training of the scores (at_init: of the dense run)")
-    weights: tuple = option((), "frozen weights; at_init/learned: theta0 signed_constant; "
-                            "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
+    weights: tuple = option((), "frozen weights: theta0, signed_constant (at_init, learned); kaiming, "
+                            "signed_kaiming (edgepopup)", kind=str)
     keep: tuple = option((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
     dwr: str = option("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR))
     score_init: float = option(0.0, "learned: initial score m (σ(m) the initial keep probability)")
