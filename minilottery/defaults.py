@@ -46,3 +46,9 @@ def shown(cls, cfg, names, why):
     from minilottery import config
     return {leaf.dest: f"{text(value_of(cfg, leaf))} {why}".strip() for leaf in config.leaves(cls)
             if leaf.dest in names}
+
+
+def example(cls, quick, paper, names):
+    """{flag: "10000 in the quick protocol; --paper: 50000"}: an example's --help shows what it runs."""
+    q, p = shown(cls, quick, names, ""), shown(cls, paper, names, "")
+    return {k: f"{q[k]} in the quick protocol; --paper: {p[k]}" if q[k] != p[k] else q[k] for k in q}
