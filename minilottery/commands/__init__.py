@@ -157,16 +157,17 @@ def run_command(cfg, args, out=None):
 
 def run_in_store(cfg, out, data_dir=None, mirror=None, json_path=None, log=print, executor=None):
     """Run, resume or grow the experiment of ``cfg`` into ``out`` (``minilottery.run``), print its report,
-    write ``{"config", key: rows}`` to ``json_path`` (reports/export.py: JSON all the way down); return
-    the rows."""
+    write ``{"config", key: summary}`` to ``json_path`` (JSON all the way down: reports/export.plain);
+    return the summary."""
     from minilottery import api
     from minilottery.experiments.base import KINDS
     from minilottery.reports import export
     _, experiment, report = KINDS[cfg.to_dict()["kind"]]
     check_writable(json_path, "--json")
+    from minilottery.store import ExperimentStore
     results = api.run(cfg, out, data_dir=data_dir, mirror=mirror, log=log, executor=executor)
     report(out, log=log)
-    rows = results.rows()
+    rows = export.plain(experiment.summary(ExperimentStore.open_readonly(out)))   # JSON text decoded
     if json_path:
         export.write_json(json_path, results.config, rows, key=experiment.json_key)
         log(f"wrote {json_path}")

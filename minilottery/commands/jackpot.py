@@ -8,7 +8,8 @@ edge-popup; pre-training and fine-tuning keep their protocols (minilottery/exper
 but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
 Rerunning the same command continues an interrupted experiment.
 """
-from minilottery.commands import add_experiment_arguments, config_from_args, run_command
+from minilottery import commands
+from minilottery.commands import add_experiment_arguments, run_command
 from minilottery.experiments.jackpot import JackpotConfig
 from minilottery.train import TrainConfig
 
@@ -26,5 +27,10 @@ def add_arguments(p):
                 "weight decay 5e-4, cosine, batch 256, 30 epochs, evaluated once per epoch.")
 
 
+def config_from_args(args):
+    """The jackpot configuration of a command line: its flags over the protocols, or over --config."""
+    return commands.config_from_args(args, JackpotConfig)
+
+
 def run(args):
-    run_command(config_from_args(args, JackpotConfig), args)
+    run_command(config_from_args(args), args)
