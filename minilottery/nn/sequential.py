@@ -35,10 +35,13 @@ class Sequential:
                 raise ValueError(f"layer {name!r}: {e}") from None
         self.output_shape = shape
 
-    def forward(self, x, train=False):
+    def check_input(self, x):
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"model expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
                              f"got {tuple(x.shape)}")
+
+    def forward(self, x, train=False):
+        self.check_input(x)
         for _, layer in self.layers:
             x = layer.forward(x, train)
         return x

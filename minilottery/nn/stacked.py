@@ -97,16 +97,11 @@ class StackedNet(Sequential):
         super().__init__(layers, nets[0].input_shape)
         self.runs = len(nets)
 
-    def forward(self, x, train=False):
+    def check_input(self, x):
         n = len(self.input_shape)
         if tuple(x.shape[-n:]) != self.input_shape or x.ndim not in (n + 1, n + 2):
             raise ValueError(f"stacked model expected input (R, N, {self.input_shape}) or (N, ...), "
                              f"got {tuple(x.shape)}")
-        for _, layer in self.layers:
-            x = layer.forward(x, train)
-        return x
-
-    __call__ = forward
 
     def run_weights(self, r, weights=None):
         """Run r's host copy of every parameter, {"layer.key": array} (from ``weights`` if given)."""
