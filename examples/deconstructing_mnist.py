@@ -24,12 +24,9 @@ import os
 import sys
 
 from minilottery import config
-from minilottery.commands import check_writable, executor_from_args, run_example
-from minilottery.lottery.deconstructing import COMPARISONS, DeconstructingConfig, run_comparisons
-from minilottery.lottery.imp import IMPConfig, check_plan
-from minilottery.plan import DataRef
-from minilottery.reports.deconstructing import report
-from minilottery.store import ExperimentStore
+from minilottery.commands import executor_from_args, run_example, run_in_store
+from minilottery.experiments.deconstructing import COMPARISONS, DeconstructingConfig
+from minilottery.experiments.imp import IMPConfig
 
 # Shortened protocol: the paper's except where stated.
 QUICK = dict(iterations=2_500, eval_every=250, rounds=7, fc_rate=0.4, output_rate=0.2, trials=1, reinit=0)
@@ -53,22 +50,15 @@ def own_flags(p):
 def run(args):
     protocol = {**(PAPER if args.paper else QUICK), **config.overrides(args, IMPConfig)}
     comparisons = tuple(args.only or COMPARISONS)
-    cfg = DeconstructingConfig(imp=IMPConfig.paper("lenet_300_100", **protocol), comparisons=comparisons)
+    cfg = DeconstructingConfig.paper("lenet_300_100", comparisons, **protocol)
     name = f"deconstructing_mnist_{'paper' if args.paper else 'quick'}"
     if args.only:
         name += "_" + "_".join(comparisons)
     out = args.out or os.path.join("runs", name + ".h5")
-    check_plan(cfg.imp)
-    check_writable(out, "experiment file")
-    ref = DataRef("mnist", args.data_dir, args.mirror)
-    data = ref.load()                                                          # before any file is made
-    with executor_from_args(args) as executor, ExperimentStore(out, cfg.to_dict()) as store:
+    with executor_from_args(args) as executor:
         print(f"{'paper' if args.paper else 'quick'} protocol, {len(cfg.plan())} variants, "
               f"{executor.workers} worker(s): {cfg.imp}")
-        print(f"experiment file: {os.path.abspath(out)}")
-        run_comparisons(cfg, store, data, progress=not args.quiet and executor.workers == 1,
-                        executor=executor, data_ref=ref)
-    report(out)
+        run_in_store(cfg, out, args.data_dir, args.mirror, executor=executor)
     print(f"results: {os.path.abspath(out)}")
     print(f"tables again: python -m minilottery report {out}")
 

@@ -35,9 +35,8 @@ import os
 import sys
 from dataclasses import replace
 
-from minilottery.commands import executor_from_args, run_example
-from minilottery.commands.jackpot import run_experiment
-from minilottery.lottery.jackpot_experiment import JackpotConfig
+from minilottery.commands import executor_from_args, run_example, run_in_store
+from minilottery.experiments.jackpot import JackpotConfig
 
 SPARSITIES = {"lenet_300_100": (0.9, 0.95, 0.98), "conv2": (0.9,)}
 # Shortened protocol: the defaults of JackpotConfig.paper except these TrainConfig fields.
@@ -79,8 +78,8 @@ def run(args):
             out = os.path.join(folder, f"jackpot_mnist_{cfg.model}_{protocol}.h5")
             print(f"\n# {cfg.model} / MNIST, sparsity {', '.join(f'{100 * s:g}%' for s in cfg.sparsities)} "
                   f"({protocol} protocol)")
-            run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet,
-                           json_path=os.path.splitext(out)[0] + ".json", executor=executor)
+            run_in_store(cfg, out, args.data_dir, args.mirror, os.path.splitext(out)[0] + ".json",
+                         executor=executor)
     print(f"\nresults in {os.path.abspath(folder)}; tables again: python -m minilottery report FILE")
 
 

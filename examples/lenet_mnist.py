@@ -26,9 +26,8 @@ import os
 import sys
 
 from minilottery import config
-from minilottery.commands import executor_from_args, run_example
-from minilottery.commands.imp import run_experiment
-from minilottery.lottery.imp import IMPConfig
+from minilottery.commands import executor_from_args, run_example, run_in_store
+from minilottery.experiments.imp import IMPConfig
 
 # Shortened protocol: the paper's except where stated.
 QUICK = dict(iterations=10_000, eval_every=100, rounds=15, trials=2, reinit=1,
@@ -59,7 +58,7 @@ def run(args):
     out = args.out or os.path.join("runs", f"lenet_mnist_{'paper' if args.paper else 'quick'}.h5")
     print(f"{'paper' if args.paper else 'quick'} protocol: {cfg}")
     with executor_from_args(args) as executor:
-        run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet, executor=executor)
+        run_in_store(cfg, out, args.data_dir, args.mirror, executor=executor)
     print(f"results: {os.path.abspath(out)} (plot beside it: {os.path.splitext(out)[0]}.png)")
     print(f"table again: python -m minilottery report {out}")
 

@@ -40,7 +40,7 @@ import sys
 from minilottery import config
 from minilottery.commands import check_writable, executor_from_args, run_example
 from minilottery.data import Splits
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig, check_plan
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
 from minilottery.plan import DataRef
 from minilottery.reports.imp import collect
 from minilottery.store import ExperimentStore
@@ -90,21 +90,19 @@ def run(args):
     base = args.out or os.path.join("runs", f"resnet_warmup_{'paper' if args.paper else 'quick'}_{args.dataset}")
     outs = {name: f"{base}_{name}.h5" for name in cfgs}
     for name, cfg in cfgs.items():                                 # every check before any file is made
-        check_plan(cfg)
+        IMPExperiment.check(cfg)
         check_writable(outs[name], "experiment file")
     full = DataRef(args.dataset, args.data_dir, args.mirror)
     sizes = (PAPER if args.paper else QUICK)["subset"]
-    data = subset(full.load(), sizes)
-    ref = full if sizes is None else DataRef.inline_data(data)
+    ref = full if sizes is None else DataRef.inline_data(subset(full.load(), sizes))
     with executor_from_args(args) as executor:
         for name, cfg in cfgs.items():
             if args.only and name != args.only:
                 continue
             print(f"{name}: {cfg}")
-            with ExperimentStore(outs[name], {"kind": KIND, **cfg.to_dict()}) as store:
+            with ExperimentStore(outs[name], cfg.to_dict()) as store:
                 print(f"experiment file: {os.path.abspath(outs[name])}")
-                Experiment(cfg, store, data, progress=not args.quiet and getattr(executor, "workers", 1) == 1,
-                           data_ref=ref).run(executor)
+                IMPExperiment(cfg, store, ref).run(executor)
     print(table(outs))
 
 

@@ -24,9 +24,8 @@ batch size, score initialisation and evaluation, and shortens training:
 import os
 import sys
 
-from minilottery.commands import executor_from_args, run_example
-from minilottery.commands.supermask import run_experiment
-from minilottery.lottery.supermask_experiment import METHODS, SupermaskConfig
+from minilottery.commands import executor_from_args, run_example, run_in_store
+from minilottery.experiments.supermask import METHODS, SupermaskConfig
 
 QUICK = {"at_init": dict(iterations=5_000), "learned": dict(iterations=10_000),
          "edgepopup": dict(iterations=3_438)}
@@ -52,8 +51,8 @@ def run(args):
         for cfg in configs:
             out = os.path.join(folder, f"supermask_mnist_{cfg.method}_{protocol}.h5")
             print(f"\n# {cfg.method} ({protocol} protocol)")
-            run_experiment(cfg, out, args.data_dir, args.mirror, progress=not args.quiet,
-                           json_path=os.path.splitext(out)[0] + ".json", executor=executor)
+            run_in_store(cfg, out, args.data_dir, args.mirror, os.path.splitext(out)[0] + ".json",
+                         executor=executor)
     print(f"\nresults in {os.path.abspath(folder)}; tables again: python -m minilottery report FILE")
 
 

@@ -3,7 +3,6 @@
     splits = load_dataset("mnist")                      # Splits(train, val, test), host arrays
     batches = Batches(*splits.train, batch_size=60, rng=streams.data)
     xb, yb = next(batches)                              # on the active backend
-    for xb, yb in iterate_eval(*splits.val): ...
 
 Files come from the official releases: MNIST's four IDX files (gzip), Fashion-MNIST's
 four IDX files of the same names (Xiao, Rasul & Vollgraf 2017, from the dataset's
@@ -47,7 +46,7 @@ from minilottery.augment import AUGMENTATIONS, augment, standard_augmentation  #
 from minilottery.download import (DatasetError, data_folder, ensure, gunzip, read_tar_members,
                                   sha256_bytes, sha256_file, sources)
 
-__all__ = ["DatasetError", "Splits", "load_dataset", "Batches", "iterate_eval", "split_indices"]
+__all__ = ["DatasetError", "Splits", "load_dataset", "Batches", "split_indices"]
 
 URLS = {
     "mnist": ("https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -306,10 +305,3 @@ class Batches:
             return backend.asarray(augment(self.x[host], self.augment, self.rng)), self._dy[idx]
         return self._dx[idx], self._dy[idx]               # gathered where the data lives
 
-
-def iterate_eval(x, y, batch_size=1000):
-    """``(x, y)`` batches in order on the active backend, the last possibly smaller."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    for i in range(0, len(x), batch_size):
-        yield backend.asarray(x[i:i + batch_size]), backend.asarray(y[i:i + batch_size])

@@ -8,16 +8,38 @@ IMP (and the Deconstructing comparisons, which are IMP with other choices)::
                                      actions that freeze at a value), attrs (summary, Pm, kind)
     trials/TT/levels/LLL/reinit_J    control runs, same layout (random_0 for random pruning)
 
-Supermask and jackpot stores name a run by its fraction (``runs/theta0-k0.50``,
-``sparsity/0.955/jackpot``): :func:`fraction_name`, as many decimals as it needs.
-
 A Deconstructing comparison keeps several IMP variants in one store: θ0 and the
 dense run (level 0) are shared, every later level lives under its variant::
 
     variants/VARIANT/trials/TT/levels/LLL/...     (VARIANT = "criterion-mask1-mask0")
+
+Supermask (at_init, learned, edge-popup)::
+
+    theta0                   θ0 (Glorot normal, the seed's trial-0 draw, as IMP's)
+    dense                    the trained dense run (at_init only): weights, curves, summary
+    runs/WEIGHTS-KEY         one run: scores (learned, edge-popup), curves, masks, summary attrs;
+                             WEIGHTS the frozen weights (theta0, signed_constant; kaiming,
+                             signed_kaiming), KEY the fraction kept (``k0.50``) or DWR (plain, dwr)
+
+Jackpot (S the sparsity, "0.90": the fraction of the searched weights pruned)::
+
+    pretrained               theta0 (θ0), weights (the pre-trained network), curves (trained here only);
+                             attrs: source ("trained" or the IMP file), the dense val_acc / test_acc
+    sparsity/S/magnitude     masks: the magnitude-pruned network at the jackpot's budgets, no training;
+                             attrs: its val_acc / test_acc (= the search's step 0), the budgets
+    sparsity/S/jackpot       scores and masks at the validation-selected point, final_masks, curves;
+                             attrs: test accuracy there (early_stop_test_acc) and at the end, iterations
+    sparsity/S/edgepopup     the same search from U(±1/√fan_in) scores, top-|s| at the same per-layer
+                             counts, over the same pre-trained weights: scores, masks, curves
+    sparsity/S/finetune      magnitude masks fixed, the kept weights (and the dense classifier) trained
+    sparsity/S/overlap       attrs: overlap(jackpot mask, X) overall and per layer (JSON)
+
+Fractions in names have as many decimals as they need (:func:`fraction_name`).
 """
 TRIALS = "trials"
 VARIANTS = "variants"
+THETA0, DENSE, RUNS = "theta0", "dense", "runs"                 # supermask
+PRETRAINED, SPARSITY = "pretrained", "sparsity"                 # jackpot
 
 
 def _root(variant, level):
@@ -45,3 +67,20 @@ def fraction_name(f):
     """A fraction as a group name: at least two decimals, as many as it needs ("0.90", "0.955")."""
     text = f"{f:.10f}".rstrip("0")
     return text + "0" * max(0, 4 - len(text))
+
+
+def supermask_run(weights, variable):
+    """``runs/WEIGHTS-KEY``: KEY ``dwr`` / ``plain`` for a bool (learned), ``kF`` for a fraction kept."""
+    key = ("dwr" if variable else "plain") if isinstance(variable, bool) else f"k{fraction_name(variable)}"
+    return supermask_group(f"{weights}-{key}")
+
+
+def supermask_group(name):
+    """``runs/NAME``: a supermask run by its name in the store."""
+    return f"{RUNS}/{name}"
+
+
+def sparsity(s, unit=None):
+    """``sparsity/S`` of a jackpot store (``s`` a fraction, or a stored name), or a unit in it."""
+    g = f"{SPARSITY}/{s if isinstance(s, str) else fraction_name(s)}"
+    return g if unit is None else f"{g}/{unit}"

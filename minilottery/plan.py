@@ -20,7 +20,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from minilottery import backend, blas
+from minilottery import backend, blas, progress
 from minilottery.errors import ConfigError, MiniLotteryError
 from minilottery.progress import format_seconds
 from minilottery.stack import bundles
@@ -30,9 +30,10 @@ _DATA = {}   # (dataset, data_dir, mirror) -> Splits, one load per process
 
 @dataclass(frozen=True)
 class DataRef:
-    """Where a worker finds the dataset: it loads it once and keeps it.
+    """Where a process finds the dataset: it loads it once and keeps it (the coordinator's first
+    ``load()`` serves the jobs it runs itself).
 
-    ``DataRef.inline(data)`` carries small data with it instead (tests, synthetic data).
+    ``DataRef.inline_data(data)`` carries small data with it instead (tests, synthetic data).
     """
     dataset: str
     data_dir: str = None
@@ -50,11 +51,6 @@ class DataRef:
             from minilottery.data import load_dataset
             _DATA[self] = load_dataset(self.dataset, data_dir=self.data_dir, mirror=self.mirror)
         return _DATA[self]
-
-    def provide(self, data):
-        """Hand the coordinator's loaded copy to jobs that run in this process."""
-        if self.inline is None:
-            _DATA.setdefault(self, data)
 
 
 _STARTED = None   # in a local worker: where it says which run it starts (Local names a dead worker's run)
@@ -107,13 +103,17 @@ class Executor:
 
 
 class Serial(Executor):
-    """Runs each job at once, in this process (today's behaviour)."""
+    """Runs each job at once, in this process; ``progress``: with per-iteration progress lines."""
     name, workers = "serial", 1
+
+    def __init__(self, progress=False):
+        self.progress = progress
 
     def submit(self, job):
         f = Future()
         try:
-            f.set_result(job())
+            with progress.shown(self.progress):
+                f.set_result(job())
         except Exception as e:              # re-raised by result(); Ctrl-C goes straight up
             f.set_exception(e)
         return f
@@ -223,8 +223,9 @@ class Cluster(Executor):
         pass                                   # the client belongs to whoever made it
 
 
-def make_executor(workers=1, scheduler=None, stack=None):
-    """Serial for one worker, local processes for more, Dask when a scheduler is named.
+def make_executor(workers=None, scheduler=None, stack=None, progress=False):
+    """Serial for one worker (None: one per core), local processes for more, Dask when a scheduler is
+    named; ``progress``: per-iteration lines where runs share this terminal (serial only).
 
     stack: how many runs of one architecture train as one stacked network (default: the backend's)."""
     stack = backend.default_stack() if stack is None else stack
@@ -233,11 +234,10 @@ def make_executor(workers=1, scheduler=None, stack=None):
     if scheduler is not None:
         ex = Cluster(scheduler)
     else:
-        if workers is None:
-            workers = os.cpu_count() or 1
+        workers = (os.cpu_count() or 1) if workers is None else workers
         if workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {workers}")
-        ex = Serial() if workers == 1 else Local(workers)
+        ex = Serial(progress) if workers == 1 else Local(workers)
     ex.stack = int(stack)
     return ex
 

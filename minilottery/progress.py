@@ -1,6 +1,30 @@
-"""Periodic progress lines for long runs (no terminal tricks: logs stay readable)."""
+"""Periodic progress lines for long runs (no terminal tricks: logs stay readable).
+
+Whether a training run prints its per-iteration lines is decided once, by the
+executor running it (``plan.Serial(progress=True)`` shows them, worker
+processes never do), through :func:`shown`; ``train`` reads it.
+"""
 import sys
 import time
+from contextlib import contextmanager
+
+_SHOWN = False     # per-iteration lines in this process, now
+
+
+def iteration_lines():
+    """Whether training runs print their per-iteration progress lines here, now."""
+    return _SHOWN
+
+
+@contextmanager
+def shown(on):
+    """Per-iteration progress lines on (or off) for the duration of the block."""
+    global _SHOWN
+    before, _SHOWN = _SHOWN, bool(on)
+    try:
+        yield
+    finally:
+        _SHOWN = before
 
 
 class Progress:

@@ -9,8 +9,10 @@ found after training, as in the Lottery Ticket paper; the test set is never
 used to choose it.
 
 The trainer trains anything that exposes ``forward``, ``backward``,
-``params()``, ``grads()``, ``frozen()`` and ``get_weights()`` (see
-nn/sequential.py): a network's weights, or the scores of a supermask.
+``params()``, ``grads()``, ``frozen()``, ``get_weights()`` and ``after_step()``
+(see nn/sequential.py): a network's weights, or the scores of a supermask.
+After every optimiser step it calls ``after_step()``: where a jackpot applies
+its swap rule and edge-popup takes its new top-k (a no-op elsewhere).
 
 Divergence rule: a run has diverged when a training loss is not finite, when
 the mean training loss over an evaluation interval exceeds
@@ -38,7 +40,7 @@ from minilottery.data import AUGMENTATIONS, Batches, standard_augmentation
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
 from minilottery.nn.optim import OPTIMIZERS, make_optimizer
-from minilottery.progress import Progress
+from minilottery.progress import Progress, iteration_lines
 from minilottery.rng import Streams
 
 DIVERGENCE_FACTOR = 10.0
@@ -218,7 +220,7 @@ def _quiet_overflow(f):
 
 
 @_quiet_overflow
-def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="", keep_best=False):
+def train(model, data, cfg, rngs, snapshot_iterations=(), progress=None, label="", keep_best=False):
     """Train ``model`` in place on ``data`` (a data.Splits) and return a TrainResult.
 
     rngs: an rng.Streams (its ``data`` stream orders the mini-batches, unless
@@ -226,6 +228,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     snapshot_iterations: iterations at which to keep a host copy of the weights
     (0 is before the first step), for late resetting.
     keep_best: keep a host copy of the weights at the early-stopping iteration.
+    progress: per-iteration progress lines (None: as the executor running this decided, progress.shown).
     """
     opt = cfg.optimizer_for(model.params())
     limit = DIVERGENCE_FACTOR * math.log(model.output_shape[-1])
@@ -236,7 +239,8 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
     test = tuple(resident(a) for a in data.test)
     curves = {k: [] for k in CURVES}
     snapshots = {0: model.get_weights()} if 0 in snapshot_iterations else {}
-    bar = Progress(cfg.iterations, label=f"{label}iter ", enabled=progress)
+    bar = Progress(cfg.iterations, label=f"{label}iter ",
+                   enabled=iteration_lines() if progress is None else progress)
     xp, start = xp_of(val[0]), 1
     loss_sum, right = xp.zeros((), np.float64), xp.zeros((), np.int64)   # on the device, over the interval
     best_val, best_weights = math.inf, None
@@ -247,6 +251,7 @@ def train(model, data, cfg, rngs, snapshot_iterations=(), progress=True, label="
         model.backward(dlogits, input_grad=False)   # dL/dx of the data is never needed
         opt.lr = cfg.lr_at(it)
         opt.step(model.grads(), model.frozen())
+        model.after_step()                          # what the step changes besides θ: swaps, top-k
         loss_sum += loss
         right += (logits.argmax(axis=1) == yb).sum()
         if it in snapshot_iterations:

@@ -4,6 +4,7 @@ The PyTorch peer is left out: importing torch alone takes seconds.
 """
 import argparse
 
+from minilottery.bench import measure
 from minilottery.commands import bench
 
 
@@ -23,7 +24,7 @@ def test_bench_runs_one_lenet_repeat(capsys):
 def test_im2col_bytes_of_conv6_is_analytic():
     from minilottery.nn.models import build_model
     from minilottery.rng import Streams
-    sizes = dict(bench.im2col_bytes(build_model("conv6", Streams.from_seed(0), dataset="cifar10"), 60))
+    sizes = dict(measure.im2col_bytes(build_model("conv6", Streams.from_seed(0), dataset="cifar10"), 60))
     assert sizes["conv1"] == 60 * 3 * 9 * 32 * 32 * 4        # (N, C·kh·kw, Ho·Wo) float32
     assert sizes["conv2"] == 60 * 64 * 9 * 32 * 32 * 4
     assert sizes["conv6"] == 60 * 256 * 9 * 8 * 8 * 4

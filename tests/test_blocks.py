@@ -12,6 +12,7 @@ from tests.reference import numerical_grad, rel_error
 
 F64 = np.float64
 TOL = 1e-6
+H = 1e-5          # the central differences' step
 
 
 @pytest.fixture(autouse=True)
@@ -103,9 +104,11 @@ def test_whole_tiny_network_through_the_loss(build, shape, width):
     for key, p, g in [("x", x, dx)] + [(k, p, grads[k]) for k, p in net.params().items()]:
         idx = sampled(p, rng)
         a, n = g.ravel()[idx], central_at(f, p, idx)
-        # rel_error's floor over the whole array; 1e-4 absolute: a conv bias before train-mode BN has
-        # gradient 0 (the mean subtraction removes it), where only the difference's rounding (~1e-11) is left
-        scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), max(1e-3 * np.abs(g).max(), 1e-4))
+        # rel_error's floor over the whole array, and the rounding of the difference quotient: a conv bias
+        # before train-mode BN has gradient 0 (the mean subtraction removes it), where only the rounding of
+        # L at ±h is left, a few ulp(L) / 2h (5 ulps seen); 50 ulps are allowed
+        rounding = 50 * np.spacing(abs(float(f()))) / (2 * H)
+        scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), max(1e-3 * np.abs(g).max(), rounding / TOL))
         assert np.max(np.abs(a - n) / scale) < TOL, key
 
 
@@ -114,9 +117,9 @@ def sampled(a, rng, k=4):
     return np.arange(a.size) if a.size <= k else rng.choice(a.size, k, replace=False)
 
 
-def central_at(f, a, idx, h=1e-5):
+def central_at(f, a, idx, h=None):
     """(f(a + h e_i) − f(a − h e_i)) / 2h at the flat indices ``idx`` of ``a`` (perturbed in place)."""
-    out, flat = [], a.reshape(-1)
+    h, out, flat = H if h is None else h, [], a.reshape(-1)
     for i in idx:
         v = flat[i]
         flat[i] = v + h

@@ -12,7 +12,7 @@ import pytest
 
 from minilottery import data, download
 from minilottery.backend import to_numpy
-from minilottery.data import Batches, DatasetError, iterate_eval, load_dataset, split_indices
+from minilottery.data import Batches, DatasetError, load_dataset, split_indices
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -373,15 +373,6 @@ def test_batches_refuse_bad_arguments():
         Batches(x, y, batch_size=5)
     with pytest.raises(ValueError, match="9"):
         Batches(x, y[:9], batch_size=5, rng=np.random.default_rng(0))
-
-
-def test_iterate_eval_in_order_with_partial_last_batch():
-    x, y = toy(25)
-    got = [tuple(to_numpy(a) for a in b) for b in iterate_eval(x, y, batch_size=10)]
-    assert [len(b[1]) for b in got] == [10, 10, 5]
-    np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), x)
-    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y)
-    assert got[0][0].dtype == np.float32
 
 
 def test_default_data_folder_is_the_checkout_or_a_user_cache_never_the_cwd(tmp_path, monkeypatch):

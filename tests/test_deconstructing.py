@@ -5,9 +5,9 @@ import pytest
 
 from minilottery import layout
 from minilottery.errors import ConfigError
-from minilottery.lottery import imp as imp_mod
-from minilottery.lottery.deconstructing import DeconstructingConfig, run_comparisons, variants
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig
+from minilottery.experiments import imp as imp_mod
+from minilottery.experiments.deconstructing import DeconstructingConfig, DeconstructingExperiment, variants
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
 from minilottery.lottery.pruning import magnitude_prune, ones_masks
 from minilottery.nn.models import build_model
 from minilottery.rng import Streams
@@ -19,8 +19,8 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=1, reinit=0, lr=1e-3
 
 def _imp(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
-    with ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}) as store:
-        Experiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+    with ExperimentStore(path, cfg.to_dict()) as store:
+        IMPExperiment(cfg, store, data, log=lambda *a: None).run()
     return ExperimentStore.open_readonly(path)
 
 
@@ -62,7 +62,7 @@ def test_variants_share_theta0_and_the_dense_run(tmp_path, monkeypatch):
     cfg = DeconstructingConfig(imp=IMPConfig.paper("lenet_300_100", **SMALL), comparisons=("mask0",))
     path = tmp_path / "d.h5"
     with ExperimentStore(path, cfg.to_dict()) as store:
-        run_comparisons(cfg, store, data, progress=False, log=lambda *a: None)
+        DeconstructingExperiment(cfg, store, data, log=lambda *a: None).run()
     assert sum("level 0" in c for c in calls) == 1                   # one dense run for four variants
     assert len(calls) == 1 + 4 * SMALL["rounds"]
     # the LTH variant of the comparison equals a plain IMP experiment, bit for bit

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from minilottery import backend, layout
-from minilottery.lottery import jackpot_experiment as jx
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig, check_plan
-from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment
+from minilottery.experiments import jackpot as jx
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
+from minilottery.experiments.supermask import SupermaskConfig, SupermaskExperiment
 from minilottery.store import ExperimentStore
 from tests.helpers_data import tiny_mnist
 
@@ -32,9 +32,9 @@ def data():
 def test_imp_prunes_globally_and_leaves_the_paper_s_layers_dense(tmp_path, data, model, extra):
     cfg = IMPConfig.paper(model, dataset="mnist", rounds=2, **TINY, **extra)
     assert cfg.global_pruning and cfg.output_rate == 0.0 and cfg.train.optimizer == "momentum"
-    check_plan(cfg)
-    with ExperimentStore(tmp_path / "e.h5", {"kind": KIND, **cfg.to_dict()}) as store:
-        Experiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+    IMPExperiment.check(cfg)
+    with ExperimentStore(tmp_path / "e.h5", cfg.to_dict()) as store:
+        IMPExperiment(cfg, store, data, log=lambda *a: None).run()
     s = ExperimentStore.open_readonly(tmp_path / "e.h5")
     theta0 = s.read(layout.run(0, name="theta0"))[0]
     assert any(k.endswith("running_var") for k in theta0) and any(k.endswith("gamma") for k in theta0)
@@ -59,11 +59,11 @@ def test_imp_prunes_globally_and_leaves_the_paper_s_layers_dense(tmp_path, data,
 def test_supermask_methods_take_resnet20(tmp_path, data, method, kw):
     cfg = SupermaskConfig.paper(method, "resnet20", dataset="mnist", **TINY, **kw)
     with ExperimentStore(tmp_path / "s.h5", cfg.to_dict()) as store:
-        SupermaskExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+        SupermaskExperiment(cfg, store, data, log=lambda *a: None).run()
 
 
 def test_jackpot_takes_vgg11(tmp_path, data):
     cfg = jx.JackpotConfig.paper("vgg11", dataset="mnist", pretrain_iterations=4, finetune_iterations=2,
                                  sparsities=(0.5,), **TINY)
     with ExperimentStore(tmp_path / "j.h5", cfg.to_dict()) as store:
-        jx.JackpotExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+        jx.JackpotExperiment(cfg, store, data, log=lambda *a: None).run()

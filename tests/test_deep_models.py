@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from minilottery import backend
 from minilottery.data import Batches
-from minilottery.lottery.resets import rewind
+from minilottery.lottery.resets import reset
 from minilottery.nn.models import DEEP, build_model
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig
@@ -81,7 +81,7 @@ def test_buffers_are_state_not_parameters():
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2 ** 16), name=st.sampled_from(["resnet20", "vgg11"]))
 def test_a_reset_restores_batchnorm_buffers_bitwise(seed, name):
-    """rewind (reset to θ0 or θk) copies the running statistics back exactly, and never aliases them."""
+    """reset (to θ0 or θk) copies the running statistics back exactly, and never aliases them."""
     net = build_model(name, Streams.from_seed(seed), "fashion_mnist", width=1 / 8)
     theta0 = net.get_weights()
     x = np.random.default_rng(seed).standard_normal((4,) + net.input_shape).astype(np.float32)
@@ -89,7 +89,7 @@ def test_a_reset_restores_batchnorm_buffers_bitwise(seed, name):
     assert any(not np.array_equal(v, theta0[k]) for k, v in net.buffers().items())
     masks = {k: (np.random.default_rng(seed).random(v.shape) > 0.5).astype(np.float32)
              for k, v in theta0.items() if k.endswith(".W")}
-    rewind(net, theta0, masks)
+    reset(net, theta0, masks)
     for k, v in net.buffers().items():
         assert np.array_equal(v, theta0[k]) and v.tobytes() == theta0[k].tobytes(), k
         assert not np.shares_memory(v, theta0[k])

@@ -89,6 +89,7 @@ def test_masks_follow_the_scores_after_each_step_and_stay_for_evaluation():
         _, d = softmax_cross_entropy(net.forward(x, train=True), y)
         net.backward(d)
         opt.step(net.grads())
+        net.after_step()                                     # as train: the new top-k
         net.forward(x)                                       # evaluation after the step
         for key, s in net.scores.items():
             np.testing.assert_array_equal(net.masks_now[key], stable_oracle(np.abs(s), net.pruned[key]))

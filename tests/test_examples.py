@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minilottery.lottery.supermask_experiment import METHODS, SupermaskConfig
+from minilottery.experiments.supermask import METHODS, SupermaskConfig
 from minilottery.store import ExperimentStore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

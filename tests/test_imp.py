@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from minilottery.lottery import imp as imp_mod
+from minilottery.experiments import imp as imp_mod
 from minilottery import layout
 from minilottery.errors import ConfigError
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig
-from minilottery.lottery.resets import reinitialize, rewind
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
+from minilottery.lottery.resets import reinit_control, reset
 from minilottery.nn.models import build_model
 from minilottery.reports.imp import collect, format_table, report
 from minilottery.rng import Streams
@@ -18,8 +18,8 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=1, reinit=1, random_
 
 def _experiment(path, data, **kw):
     cfg = IMPConfig.paper("lenet_300_100", **{**SMALL, **kw})
-    return Experiment(cfg, ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}), data, progress=False,
-                      log=lambda *a: None)
+    return IMPExperiment(cfg, ExperimentStore(path, cfg.to_dict()), data,
+                         log=lambda *a: None)
 
 
 def test_theta0_restored_bitwise_under_mask():
@@ -29,7 +29,7 @@ def test_theta0_restored_bitwise_under_mask():
     masks = {k: (rng.random(v.shape) > 0.5).astype(np.float32) for k, v in theta0.items() if k.endswith(".W")}
     for p in model.params().values():
         p += 1.0                                                    # "training"
-    rewind(model, theta0, masks)
+    reset(model, theta0, masks)
     for k, v in model.get_weights().items():
         expected = theta0[k] * masks[k] if k in masks else theta0[k]
         np.testing.assert_array_equal(v, expected)
@@ -39,11 +39,11 @@ def test_theta0_restored_bitwise_under_mask():
 
 def test_random_reinit_differs_from_theta0_but_keeps_mask():
     theta0 = build_model("lenet_300_100", Streams.from_seed(1)).get_weights()
-    theta_r = reinitialize("lenet_300_100", Streams.from_seed(99), "mnist")
+    theta_r = reinit_control("lenet_300_100", Streams.from_seed(99), "mnist")
     model = build_model("lenet_300_100", Streams.from_seed(5))
     masks = {k: (np.random.default_rng(0).random(v.shape) > 0.7).astype(np.float32)
              for k, v in theta0.items() if k.endswith(".W")}
-    rewind(model, theta_r, masks)
+    reset(model, theta_r, masks)
     for k, m in masks.items():
         w = model.get_weights()[k]
         assert np.all(w[m == 0] == 0) and np.all(w[m == 1] != 0)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from minilottery import backend
 from minilottery.errors import ConfigError
 from minilottery.lottery.jackpot import Budgets, Jackpot, layer_budgets, magnitude_masks, swap_update
-from minilottery.lottery.resets import rewind
+from minilottery.lottery.resets import reset
 from minilottery.nn import Dense, Flatten, ReLU, Sequential, softmax_cross_entropy
 from minilottery.nn.optim import Momentum
 from minilottery.rng import Streams
@@ -170,7 +170,7 @@ def test_search_starts_exactly_at_the_magnitude_pruned_network():
     b = layer_budgets(theta, 0.7, kinds=model.weight_kinds())
     net = Jackpot(model, b)
     pruned = lenet_like(0)
-    rewind(pruned, theta, magnitude_masks(theta, b))              # W ⊙ m, pruned weights exactly 0
+    reset(pruned, theta, magnitude_masks(theta, b))              # W ⊙ m, pruned weights exactly 0
     data = tiny_mnist(20, 50)
     x, y = data.test
     np.testing.assert_array_equal(net.forward(x), pruned.forward(x))
@@ -211,7 +211,7 @@ def test_score_gradient_is_straight_through_and_masks_follow_the_rule_after_ever
         before = {k: m.copy() for k, m in net.current.items()}
         opt.step(net.grads())
         expect = {k: swap_update(net.scores[k], before[k], b.pruned[k])[0] for k in before}
-        net.forward(x)                                           # the update is applied here
+        net.after_step()                                         # the update is applied here
         for k in expect:
             np.testing.assert_array_equal(net.current[k], expect[k])
             assert int((net.current[k] == 0).sum()) == b.pruned[k]
@@ -248,6 +248,7 @@ def test_snapshot_holds_the_masks_and_restores_them():
         _, d = softmax_cross_entropy(net.forward(x, train=True), y)
         net.backward(d)
         opt.step(net.grads())
+        net.after_step()
     net.set_weights(snap)
     for k, m in net.masks().items():
         np.testing.assert_array_equal(m, snap[k + ".mask"])
@@ -273,7 +274,7 @@ def test_finetuning_trains_only_the_kept_weights_under_the_fixed_mask():
     theta = model.get_weights()
     b = layer_budgets(theta, 0.8, kinds=model.weight_kinds())
     masks = magnitude_masks(theta, b)
-    rewind(model, theta, masks)
+    reset(model, theta, masks)
     cfg = TrainConfig(iterations=30, lr=0.01, batch_size=20, optimizer="momentum", eval_every=10)
     train(model, tiny_mnist(200, 40), cfg, streams, progress=False)
     after = model.get_weights()

@@ -12,9 +12,9 @@ from minilottery import backend, layout
 from minilottery.__main__ import main as cli
 from minilottery.data import Splits
 from minilottery.errors import ConfigError, StoreError
-from minilottery.lottery import jackpot_experiment as jx
+from minilottery.experiments import jackpot as jx
 from minilottery.lottery.edgepopup import EdgePopup
-from minilottery.lottery.imp import IMPConfig
+from minilottery.experiments.imp import IMPConfig
 from minilottery.lottery.jackpot import Jackpot, layer_budgets, magnitude_masks
 from minilottery.lottery.jackpot_compare import criterion_masks, search_cost
 from minilottery.lottery.overlap import overlap
@@ -47,7 +47,7 @@ def tiny_config(**given):
 
 def run(cfg, path, data):
     with ExperimentStore(path, cfg.to_dict()) as store:
-        jx.JackpotExperiment(cfg, store, data, progress=False, log=lambda *a: None).run()
+        jx.JackpotExperiment(cfg, store, data, log=lambda *a: None).run()
 
 
 class Calls:
@@ -196,7 +196,7 @@ def fake_imp(path, model="lenet_300_100", dense=True):
     cfg = IMPConfig.paper(model, dataset="mnist", iterations=10)
     theta0 = build_model(model, Streams.from_seed(3)).get_weights()
     trained = build_model(model, Streams.from_seed(4)).get_weights()
-    with ExperimentStore(path, {"kind": "imp", **cfg.to_dict()}) as store:
+    with ExperimentStore(path, cfg.to_dict()) as store:
         store.write(layout.run(0, name="theta0"), theta0)
         if dense:
             store.write(layout.run(0, 0, "ticket"), {"weights": trained}, {"final_test_acc": 0.5})

@@ -7,8 +7,8 @@ from hypothesis import given, strategies as st
 
 from minilottery import config, lengths
 from minilottery.data import SPLIT_SIZES
-from minilottery.lottery.imp import IMPConfig
-from minilottery.lottery.jackpot_experiment import JackpotConfig
+from minilottery.experiments.imp import IMPConfig
+from minilottery.experiments.jackpot import JackpotConfig
 from minilottery.train import TrainConfig
 
 

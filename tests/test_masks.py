@@ -5,7 +5,7 @@
   fills never changes a parameter.
 - ``opt.step(grads, masks)`` freezes the entries where a mask is 0: their values do
   not change (bit for bit), their state is held at 0.
-- The LTH's ``zero`` action (``resets.rewind``) puts pruned weights at exactly 0,
+- The LTH's ``zero`` action (``resets.reset``) puts pruned weights at exactly 0,
   and training keeps them and their optimiser state there.
 - An optimiser is built over any dict of arrays: here the scores of a mask.
 Each test states its invariant in its docstring.
@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.special import expit
 
 from minilottery.backend import to_numpy
-from minilottery.lottery.resets import rewind
+from minilottery.lottery.resets import reset
 from minilottery.nn import Conv2d, Dense, Flatten, ReLU, Sequential, softmax_cross_entropy
 from minilottery.nn.optim import make_optimizer
 
@@ -259,7 +259,7 @@ def check_pruned_zero(model, opt):
 @SETTINGS
 @given(zero_action_runs())
 def test_zero_action_keeps_pruned_weights_and_state_at_exactly_zero(run):
-    """Invariant: after resets.rewind (weights θ, masks installed, pruned weights ← 0),
+    """Invariant: after resets.reset (weights θ, masks installed, pruned weights ← 0),
     pruned weights and all their optimiser state are exactly 0 after every training
     step (opt.step(grads, masks)), also when the mask shrinks mid-run and the zero
     action is applied again then (newly pruned weights had non-zero state)."""
@@ -268,12 +268,12 @@ def test_zero_action_keeps_pruned_weights_and_state_at_exactly_zero(run):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((6, 2, 4, 4)).astype(dtype)
     y = rng.integers(0, 4, 6)
-    rewind(model, model.get_weights(), masks)
+    reset(model, model.get_weights(), masks)
     opt = build(spec, model.params())
     check_pruned_zero(model, opt)
     for t in range(1, steps + 1):
         if t == shrink_at + 1:
-            rewind(model, model.get_weights(), smaller)                  # the zero action again
+            reset(model, model.get_weights(), smaller)                  # the zero action again
         logits = model.forward(x, train=True)
         model.backward(softmax_cross_entropy(logits, y)[1], input_grad=False)
         opt.step(model.grads(), model.frozen())

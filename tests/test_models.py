@@ -205,7 +205,7 @@ def lenet(seed=0):
 
 def test_set_masks_installs_copies_and_changes_no_weight():
     """Installing masks changes no parameter (it used to zero the pruned weights; the
-    LTH's zero action is now resets.rewind's); the forward uses W ⊙ m."""
+    LTH's zero action is now resets.reset's); the forward uses W ⊙ m."""
     model = lenet()
     before = model.get_weights()
     rng = np.random.default_rng(0)
@@ -321,8 +321,8 @@ def test_set_weights_checks_keys_and_shapes():
 
 def test_set_masks_leaves_an_infinite_pruned_weight_alone():
     """Installing a mask no longer zeroes anything, not even an inf under it (it used
-    to assign 0 there); the zero action of resets.rewind assigns 0, so inf becomes 0, not nan."""
-    from minilottery.lottery.resets import rewind
+    to assign 0 there); the zero action of resets.reset assigns 0, so inf becomes 0, not nan."""
+    from minilottery.lottery.resets import reset
     model = lenet()
     model.params()["fc2.W"][0, 0] = np.inf
     mask = np.ones((100, 300), np.float32)
@@ -330,7 +330,7 @@ def test_set_masks_leaves_an_infinite_pruned_weight_alone():
     model.set_masks({"fc2.W": mask})
     assert to_numpy(model.params()["fc2.W"])[0, 0] == np.inf
     theta = model.get_weights()
-    rewind(model, theta, {"fc2.W": mask})
+    reset(model, theta, {"fc2.W": mask})
     w = to_numpy(model.params()["fc2.W"])
     assert w[0, 0] == 0 and not np.signbit(w[0, 0])
     np.testing.assert_array_equal(w[mask == 1], theta["fc2.W"][mask == 1])

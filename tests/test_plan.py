@@ -8,8 +8,8 @@ import pytest
 
 from minilottery import plan
 from minilottery.errors import MiniLotteryError
-from minilottery.lottery.deconstructing import DeconstructingConfig, run_comparisons
-from minilottery.lottery.imp import KIND, Experiment, IMPConfig
+from minilottery.experiments.deconstructing import DeconstructingConfig, DeconstructingExperiment
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
 from minilottery.store import ExperimentStore
 from tests.helpers_data import all_arrays, tiny_mnist
 
@@ -18,8 +18,8 @@ SMALL = dict(iterations=20, eval_every=10, rounds=2, trials=2, reinit=1, random_
 
 def _imp(path, executor):
     cfg = IMPConfig.paper("lenet_300_100", **SMALL)
-    with ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}) as store:
-        Experiment(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None).run(executor)
+    with ExperimentStore(path, cfg.to_dict()) as store:
+        IMPExperiment(cfg, store, tiny_mnist(), log=lambda *a: None).run(executor)
     return all_arrays(path)
 
 
@@ -55,7 +55,7 @@ def test_comparisons_in_workers_equal_serial(tmp_path):
     out = {}
     for name, executor in (("serial", plan.Serial()), ("local", plan.Local(2))):
         with ExperimentStore(tmp_path / f"{name}.h5", cfg.to_dict()) as store:
-            run_comparisons(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None, executor=executor)
+            DeconstructingExperiment(cfg, store, tiny_mnist(), log=lambda *a: None).run(executor)
         executor.close()
         out[name] = all_arrays(tmp_path / f"{name}.h5")
     _same(out["serial"], out["local"])

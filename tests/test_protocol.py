@@ -5,7 +5,7 @@ import pytest
 
 from minilottery import config
 from minilottery.commands import train as train_cmd
-from minilottery.lottery.imp import IMPConfig
+from minilottery.experiments.imp import IMPConfig
 from minilottery.protocol import DROPOUT_LENGTH_FACTOR, PAPER, paper_protocol
 
 

@@ -9,16 +9,16 @@ import pytest
 
 from minilottery import backend
 from minilottery.commands.report import add_arguments, run as report_command
-from minilottery.lottery.deconstructing import DeconstructingConfig, run_comparisons
-from minilottery.lottery.imp import Experiment, IMPConfig
-from minilottery.lottery.jackpot_experiment import JackpotConfig, JackpotExperiment
-from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment
+from minilottery.experiments.deconstructing import DeconstructingConfig, DeconstructingExperiment
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
+from minilottery.experiments.jackpot import JackpotConfig, JackpotExperiment
+from minilottery.experiments.supermask import SupermaskConfig, SupermaskExperiment
 from minilottery.reports import export, figure
 from minilottery.reports import imp as imp_report
 from minilottery.store import ExperimentStore
 from tests.helpers_data import tiny_mnist
 
-QUIET = dict(progress=False, log=lambda *a: None)
+QUIET = dict(log=lambda *a: None)
 TRAIN = dict(iterations=20, eval_every=10, batch_size=30)
 
 
@@ -34,9 +34,9 @@ def stores(tmp_path_factory):
             run(cfg, store)
 
     imp = IMPConfig.paper("lenet_300_100", rounds=2, trials=2, random_pruning=True, **TRAIN)
-    make("imp", imp, lambda c, s: Experiment(c, s, data, **QUIET).run())
+    make("imp", imp, lambda c, s: IMPExperiment(c, s, data, **QUIET).run())
     dec = DeconstructingConfig(imp=IMPConfig.paper("lenet_300_100", rounds=1, reinit=0, **TRAIN), comparisons=("mask0",))
-    make("deconstructing", dec, lambda c, s: run_comparisons(c, s, data, **QUIET))
+    make("deconstructing", dec, lambda c, s: DeconstructingExperiment(c, s, data, **QUIET).run())
     sm = SupermaskConfig.paper("learned", eval_samples=3, **TRAIN)
     make("supermask", sm, lambda c, s: SupermaskExperiment(c, s, data, **QUIET).run())
     jp = JackpotConfig.paper("lenet_300_100", pretrain_iterations=30, iterations=20, eval_every=5, batch_size=32,

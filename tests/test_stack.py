@@ -88,21 +88,21 @@ def test_bench_prints_per_run_times_for_each_stack(capsys):
 def test_an_imp_experiment_is_bitwise_the_same_stacked(tmp_path, monkeypatch):
     """--stack 3: the level's ticket and controls (and the trials' dense runs) train as stacked
     networks; every array of the experiment file is the one the unstacked plan writes."""
-    from minilottery.lottery.imp import KIND, Experiment, IMPConfig
+    from minilottery.experiments.imp import IMPConfig, IMPExperiment
     from minilottery.plan import make_executor
     from minilottery.store import ExperimentStore
     from tests.helpers_data import all_arrays
     data = tiny_mnist(200, 50)
     cfg = IMPConfig.paper("lenet_300_100", iterations=12, eval_every=6, rounds=2, trials=2, reinit=2,
                           random_pruning=True, lr=1e-3)
-    from minilottery.lottery import imp as imp_mod
+    from minilottery.experiments import imp as imp_mod
     sizes, real = [], imp_mod.train_runs_stacked
     monkeypatch.setattr(imp_mod, "train_runs_stacked", lambda runs: sizes.append(len(runs)) or real(runs))
     files = {}
     for stack in (1, 3):
         path = tmp_path / f"s{stack}.h5"
-        with ExperimentStore(path, {"kind": KIND, **cfg.to_dict()}) as store:
-            Experiment(cfg, store, data, progress=False, log=lambda *a: None).run(make_executor(1, stack=stack))
+        with ExperimentStore(path, cfg.to_dict()) as store:
+            IMPExperiment(cfg, store, data, log=lambda *a: None).run(make_executor(1, stack=stack))
         files[stack] = all_arrays(path)
     assert max(sizes) == 3 and sum(sizes) >= 12   # of the 18 runs (a lone ready run trains alone)
     assert files[1].keys() == files[3].keys() and len(files[1]) > 20

@@ -133,7 +133,8 @@ def test_weights_bitwise_unchanged_by_train():
 
 def test_set_weights_starts_a_fresh_evaluation_mask():
     model = mlp(5)
-    net = LearnedSupermask(model, np.random.default_rng(0), eval_mode="threshold")
+    net = LearnedSupermask(model, np.random.default_rng(0))
+    net.eval_mode = "threshold"                                  # as evaluate_supermask sets it
     x = np.random.default_rng(1).standard_normal((2, 6))
     net.forward(x)                                               # σ(0) = 0.5 is not > 0.5: nothing kept
     assert net.density()[1] == 0.0

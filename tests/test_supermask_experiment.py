@@ -7,8 +7,8 @@ import pytest
 
 from minilottery.__main__ import main as cli
 from minilottery.errors import ConfigError
-from minilottery.lottery import supermask_experiment as sx
-from minilottery.lottery.supermask_experiment import SupermaskConfig, SupermaskExperiment, summary
+from minilottery.experiments import supermask as sx
+from minilottery.experiments.supermask import SupermaskConfig, SupermaskExperiment
 from minilottery.reports.supermask import report
 from minilottery.store import ExperimentStore
 from tests.helpers_data import tiny_mnist
@@ -19,7 +19,7 @@ TINY = dict(iterations=20, eval_every=10, batch_size=30)
 def _run(path, method, **kw):
     cfg = SupermaskConfig.paper(method, **{**TINY, **kw})
     with ExperimentStore(path, cfg.to_dict()) as store:
-        SupermaskExperiment(cfg, store, tiny_mnist(), progress=False, log=lambda *a: None).run()
+        SupermaskExperiment(cfg, store, tiny_mnist(), log=lambda *a: None).run()
     return cfg, ExperimentStore.open_readonly(path)
 
 
@@ -28,7 +28,7 @@ def _run(path, method, **kw):
                                                 ("edgepopup", dict(keep=(0.5,)), 2)])
 def test_every_method_runs_and_reports(tmp_path, method, kw, n_runs):
     cfg, store = _run(tmp_path / "s.h5", method, **kw)
-    runs = summary(store)
+    runs = SupermaskExperiment.summary(store)
     assert len(runs) == n_runs == len(cfg.runs())
     for r in runs:
         assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 < r["density"] <= 1.0

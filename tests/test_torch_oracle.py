@@ -3,14 +3,14 @@
 Skipped where torch is not installed (it is never a dependency). Same θ0,
 same mini-batches, same masks, float64: our optimiser is built over
 ``model.params()`` and stepped with ``opt.step(model.grads(), model.frozen())``
-after ``resets.rewind`` applied the zero action (pruned weights exactly 0);
+after ``resets.reset`` applied the zero action (pruned weights exactly 0);
 PyTorch trains the same weights through W ⊙ m, so its pruned weights get zero
 gradients and stay 0. Every weight after 30 steps agrees to ~1e-10.
 """
 import numpy as np
 import pytest
 
-from minilottery.lottery.resets import rewind
+from minilottery.lottery.resets import reset
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.models import build_model
 from minilottery.nn.optim import make_optimizer
@@ -35,7 +35,7 @@ def test_masked_trajectory_matches_pytorch(case):
     model = build_model("lenet_300_100", Streams.from_seed(0), dtype=np.float64)
     rng = np.random.default_rng(1)
     masks = {k: (rng.random(v.shape) > 0.5).astype(np.float64) for k, v in model.params().items() if k.endswith(".W")}
-    rewind(model, model.get_weights(), masks)                # θ0 ⊙ m: the zero action
+    reset(model, model.get_weights(), masks)                # θ0 ⊙ m: the zero action
     theta0 = model.get_weights()
     for k, m in masks.items():
         assert np.all(theta0[k][m == 0] == 0)

@@ -1,6 +1,6 @@
 """Optional oracle: tiny ResNet-20 and VGG-11 against PyTorch's modules (skipped without torch).
 
-The same weights in both (bench_torch.mirror copies them), float64, train mode: the logits,
+The same weights in both (bench/torch_peers.mirror copies them), float64, train mode: the logits,
 every parameter gradient (γ and β included), and BatchNorm's running statistics after the
 forward agree with torch.nn.BatchNorm2d's; then eval mode agrees on the logits."""
 import numpy as np
@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.parametrize("name,dataset", [("resnet20", "cifar10"), ("vgg11", "cifar10")])
 def test_matches_pytorch(name, dataset):
-    from minilottery import bench_torch as bt
+    from minilottery.bench import torch_peers as bt
     ours = build_model(name, Streams.from_seed(3), dataset, dtype=np.float64, width=1 / 8)
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)                 # the copies keep every float64 bit

@@ -146,6 +146,9 @@ class _ConstantLoss:
     def get_weights(self):
         return {"w": self.w.copy()}
 
+    def after_step(self):
+        pass
+
 
 def _constant_data(n=20):
     x, y = np.zeros((n, 1), np.float32), np.zeros(n, np.int64)

@@ -31,10 +31,12 @@ def load(path):
     sys.path.insert(0, path)
     try:
         mods = {m: importlib.import_module("minilottery." + m) for m in MODULES}
-        try:
-            mods["bench_torch"] = importlib.import_module("minilottery.bench_torch")
-        except ImportError:
-            pass
+        for name in ("minilottery.bench.torch_peers", "minilottery.bench_torch"):   # the peers, then and now
+            try:
+                mods["bench_torch"] = importlib.import_module(name)
+                break
+            except ImportError:
+                pass
     finally:
         sys.path.remove(path)
         for k in ours():

@@ -12,13 +12,15 @@ import json
 import os
 import sys
 
-from minilottery import backend, lock
+from minilottery import backend, config, lock
 from minilottery.errors import ConfigError, MiniLotteryError, one_line
 
 # command -> (module, one-line help)
 COMMANDS = {
     "train": ("minilottery.commands.train", "train one network with the papers' protocol"),
     "imp": ("minilottery.commands.imp", "iterative magnitude pruning experiment (resumable)"),
+    "deconstructing": ("minilottery.commands.deconstructing",
+                       "Deconstructing Lottery Tickets: criteria, mask-1 and mask-0 actions compared (resumable)"),
     "supermask": ("minilottery.commands.supermask", "supermasks over frozen weights: at init, learned, edge-popup"),
     "jackpot": ("minilottery.commands.jackpot", "Lottery Jackpots: masks searched in a pre-trained network (resumable)"),
     "report": ("minilottery.commands.report", "table and plot of an experiment file"),
@@ -72,9 +74,9 @@ def add_executor_arguments(p):
 
 
 def executor_from_args(args):
+    """The executor of ``--workers`` / ``--scheduler``; per-iteration progress unless ``--quiet``."""
     from minilottery.plan import make_executor
-    return make_executor(args.workers if args.workers is not None else (os.cpu_count() or 1), args.scheduler,
-                         getattr(args, "stack", None))
+    return make_executor(args.workers, args.scheduler, getattr(args, "stack", None), progress=not args.quiet)
 
 
 def check_writable(path, what):
@@ -90,24 +92,39 @@ def write_json(path, obj):
         json.dump(obj, f, indent=1)
 
 
-def run_in_store(cfg, out, experiment, summary, report, json_key, data_dir=None, mirror=None, progress=True,
-                 json_path=None, log=print, executor=None):
-    """Check the outputs, load the data, run or resume ``experiment(cfg, store, ...)`` into ``out``,
-    print ``report``, and write ``{"config", json_key: summary(store)}`` to ``json_path``."""
+def add_experiment_arguments(p, cls, paper_defaults, out_help, json_help, skip=()):
+    """An experiment command's flags: the config's, data and output, --json, the executor."""
+    config.add_flags(p, cls, skip=skip, paper_defaults=paper_defaults)
+    add_io_arguments(p, out_help=out_help, json_help=json_help)
+    add_executor_arguments(p)
+
+
+def run_command(cfg, args, out):
+    """Run or resume ``cfg`` as a command: its flags' output, data, --json and executor."""
+    with executor_from_args(args) as executor:
+        return run_in_store(cfg, out if args.out is None else args.out, args.data_dir, args.mirror, args.json, executor=executor)
+
+
+def run_in_store(cfg, out, data_dir=None, mirror=None, json_path=None, log=print, executor=None):
+    """Check everything, load the data, run or resume the experiment of ``cfg``'s kind into ``out`` (on
+    ``executor``, default serial), print its report, write ``{"config", key: summary}`` to ``json_path``;
+    return the summary."""
+    from minilottery.experiments.base import KINDS
     from minilottery.plan import DataRef
     from minilottery.store import ExperimentStore
+    _, experiment, report = KINDS[cfg.to_dict()["kind"]]
+    experiment.check(cfg)
     check_writable(out, "experiment file")
     check_writable(json_path, "--json")
-    ref = DataRef(cfg.dataset, data_dir, mirror)
-    data = ref.load()                                                  # before any file is made
+    data = DataRef(cfg.dataset, data_dir, mirror)
+    data.load()                                                        # before any file is made
     with ExperimentStore(out, cfg.to_dict()) as store:
         log(f"experiment file: {os.path.abspath(out)}")
-        experiment(cfg, store, data, progress=progress and getattr(executor, "workers", 1) == 1,
-                   log=log, data_ref=ref).run(executor)
-        rows = summary(store)
+        experiment(cfg, store, data, log=log).run(executor)
+        rows = experiment.summary(store)
     report(out, log=log)
     if json_path:
-        write_json(json_path, {"config": cfg.to_dict(), json_key: rows})
+        write_json(json_path, {"config": cfg.to_dict(), experiment.json_key: rows})
         log(f"wrote {json_path}")
     return rows
 

@@ -5,8 +5,8 @@ import numpy as np
 from minilottery import config
 from minilottery.commands import add_io_arguments, check_writable, write_json
 from minilottery.data import load_dataset
-from minilottery.errors import ConfigError
-from minilottery.nn.models import DEEP, INPUT_SHAPES, MODELS, build_model, width_error
+from minilottery.experiments.base import check_common
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, train
@@ -26,21 +26,12 @@ def add_arguments(p):
 
 
 def run(args):
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be at least 0, got {args.seed}")
-    if not 0.0 <= args.dropout < 1.0:
-        raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
-    if width_error(args.model, args.width):
-        raise ConfigError("--" + width_error(args.model, args.width))
-    if args.dropout and args.model in DEEP:
-        raise ConfigError(f"--dropout applies to LeNet and Conv-x only, not {args.model}")
-    check_writable(args.json, "--json")
     proto = paper_protocol(args.model, args.dropout)
     dataset = args.dataset or proto.dataset
     cfg = config.build(TrainConfig, config.to_dict(proto.train), config.overrides(args, TrainConfig), dataset)
+    check_common(args.model, dataset, args.seed, {"": cfg}, args.dropout, args.width)
+    check_writable(args.json, "--json")
     data = load_dataset(dataset, data_dir=args.data_dir, mirror=args.mirror)
-    if cfg.batch_size > data.train[0].shape[0]:
-        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {data.train[0].shape[0]} training examples")
     rngs = Streams.from_seed(args.seed)
     model = build_model(args.model, rngs, dataset=dataset, dropout=args.dropout, width=args.width)
     res = train(model, data, cfg, rngs, progress=not args.quiet)

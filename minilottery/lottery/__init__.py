@@ -1,1 +1,1 @@
-"""The science of the three papers: pruning criteria and actions, IMP, supermasks, edge-popup, jackpots."""
+"""Mask math of the three papers: pruning, criteria, actions, resets, scores, supermasks, edge-popup, jackpots, overlap."""

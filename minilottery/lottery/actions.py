@@ -44,6 +44,7 @@ def rewind(w0, mask, rng):
 
 
 def reinit(w0, mask, rng):
+    """Deconstructing's "reinit" (not the LTH's reinit control, resets.reinit_control)."""
     return rng.permutation(w0.ravel()).reshape(w0.shape)          # π(θ0) over the whole layer
 
 
@@ -143,15 +144,17 @@ def get_mask0(name):
     return MASK0[name]
 
 
-def mask1_start(action, theta0_weights, masks, rng):
-    """{key: start of the kept weights} for every layer of ``masks`` (sorted key order for the draws)."""
+def mask1_start(action, start, masks, rng):
+    """{key: start of the kept weights} for every layer of ``masks`` (sorted key order for the draws);
+    ``start``: the reset point's weights, θ0 or θk (the actions' w0)."""
     fn = get_mask1(action)
-    return {key: fn(theta0_weights[key], masks[key], rng) for key in sorted(masks)}
+    return {key: fn(start[key], masks[key], rng) for key in sorted(masks)}
 
 
-def mask0_apply(action, starts, theta0_weights, final_weights, masks, prev_masks=None, prev_fills=None):
+def mask0_apply(action, starts, start, final_weights, masks, prev_masks=None, prev_fills=None):
     """({key: start'}, {key: fill or None}) for every layer of ``masks``.
 
+    starts: the mask-1 action's; start: the reset point's weights, θ0 or θk (the actions' w0);
     prev_masks: the masks of the previous level (None: dense before); prev_fills:
     the fills it returned (None, or a dict whose values may be None).
     """
@@ -160,6 +163,6 @@ def mask0_apply(action, starts, theta0_weights, final_weights, masks, prev_masks
     for key in sorted(masks):
         prev_mask = None if prev_masks is None else prev_masks[key]
         prev_fill = None if prev_fills is None else prev_fills.get(key)
-        new_starts[key], fills[key] = fn(starts[key], theta0_weights[key], final_weights[key],
+        new_starts[key], fills[key] = fn(starts[key], start[key], final_weights[key],
                                          masks[key], prev_mask, prev_fill)
     return new_starts, fills

@@ -118,24 +118,18 @@ class EdgePopup(ScoreNet):
                 raise ConfigError(f"edge-popup cannot prune {j} of the {scores[key].size} weights of {key}: "
                                   f"it keeps no weight")
         super().__init__(model, scores)
-        self._masks, self._stale = {}, True
+        self.refresh_masks()
 
     def kept_counts(self):
         """{key: n − ⌊(1 − k)·n⌋}: how many weights every mask keeps."""
         return {key: s.size - self.pruned[key] for key, s in self.scores.items()}
 
     def refresh_masks(self):
-        """Recompute every mask from the current scores."""
+        """Recompute every mask from the current scores: the top-k of |s| per layer."""
         xp = xp_of(next(iter(self.scores.values())))
         self._masks = {key: drop_lowest(xp.abs(s), self.pruned[key]) for key, s in self.scores.items()}
-        self._stale = False
 
-    def forward(self, x, train=False):
-        if self._stale:
-            self.refresh_masks()
-        return super().forward(x, train)
-
-    __call__ = forward
+    after_step = refresh_masks                                    # the scores moved: new top-k
 
     def mask(self, key, s, train):
         return self._masks[key]
@@ -143,11 +137,6 @@ class EdgePopup(ScoreNet):
     def relaxed_grad(self, key, s, g_mask):
         return g_mask * xp_of(s).sign(s)                          # ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)
 
-    def backward(self, dy, input_grad=False):
-        dx = super().backward(dy, input_grad)
-        self._stale = True                                        # an optimiser step follows
-        return dx
-
     def set_weights(self, scores):
         super().set_weights(scores)
-        self._stale = True
+        self.refresh_masks()

@@ -181,20 +181,13 @@ class Jackpot(ScoreNet):
         self.pruned = counts
         self.current = {k: asarray(keep.astype(dtype[k])) for k, keep in starts.items()}
         self.last_swaps = {k: 0 for k in counts}                   # swapped in by the last update, per layer
-        self._pending = False
 
     def update_masks(self):
         """Apply the swap rule to every layer now (a no-op on an updated mask whose scores have not moved)."""
         for key, s in self.scores.items():
             self.current[key], self.last_swaps[key] = swap_update(s, self.current[key], self.pruned[key])
-        self._pending = False
 
-    def forward(self, x, train=False):
-        if self._pending:
-            self.update_masks()                                     # the update after the last step
-        return super().forward(x, train)
-
-    __call__ = forward
+    after_step = update_masks                                       # the scores moved: the swap rule
 
     def mask(self, key, s, train):
         return self.current[key]
@@ -202,15 +195,8 @@ class Jackpot(ScoreNet):
     def relaxed_grad(self, key, s, g_mask):
         return g_mask                                               # ∂L/∂s = ∂L/∂W_eff ⊙ W
 
-    def backward(self, dy, input_grad=False):
-        dx = super().backward(dy, input_grad)
-        self._pending = True                                        # an optimiser step follows
-        return dx
-
     def masks(self):
-        """Host copies of the current masks {key: 0/1 array} (pending update applied)."""
-        if self._pending:
-            self.update_masks()
+        """Host copies of the current masks {key: 0/1 array}."""
         return {k: to_numpy(m).copy() for k, m in self.current.items()}
 
     def get_weights(self):
@@ -231,4 +217,3 @@ class Jackpot(ScoreNet):
         super().set_weights(state)
         for key, m in self.current.items():
             m[...] = asarray(to_numpy(state[key + MASK_SUFFIX]) != 0, dtype=m.dtype)
-        self._pending = False

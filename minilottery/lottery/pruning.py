@@ -13,7 +13,7 @@ Where the score of the last dropped entry equals that of the first kept one (a
 tie across the cut) and a ``numpy.random.Generator`` is given, the tied entries
 that go are a seeded random choice among all entries of that score; without a
 tie no randomness is drawn, and without a generator the lowest flat index goes
-first (the rule ``magnitude_prune`` has always used).
+first (``magnitude_prune``'s rule).
 """
 import numpy as np
 

@@ -9,8 +9,8 @@ backward is the network's own; the layer leaves ∂L/∂W_eff in
 scores' gradient, treating the discrete mask as a differentiable function of s:
     ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ ∂m̃/∂s        (m̃: the relaxation a subclass names)
 It exposes the trainer's interface with the *scores* as its parameters
-(``params()``, ``grads()``, ``frozen()``, ``get_weights()``), so ``train`` and
-the optimisers are reused unchanged.
+(``params()``, ``grads()``, ``frozen()``, ``get_weights()``, ``after_step()``),
+so ``train`` and the optimisers are reused unchanged.
 """
 from minilottery.backend import asarray, to_numpy
 from minilottery.errors import ConfigError
@@ -56,6 +56,10 @@ class ScoreNet:
             g_mask = layer.grad_effective * layer.params["W"]          # ∂L/∂m̃ = ∂L/∂W_eff ⊙ W
             self._grads[key] = self.relaxed_grad(key, s, g_mask)
         return dx
+
+    def after_step(self):
+        """What the optimiser step changes besides the scores: nothing here (the mask is drawn from the
+        scores in the next forward); edge-popup and jackpots recompute their masks."""
 
     def params(self):
         return self.scores

@@ -26,7 +26,6 @@ from minilottery.lottery.scores import ScoreNet
 from minilottery.train import evaluate
 
 WEIGHTS = ("theta0", "signed_constant")   # what the frozen weights are
-EVAL_MODES = ("sample", "threshold")
 
 
 sigmoid = expit   # σ(a) = 1 / (1 + e^(−a)) on either backend
@@ -51,13 +50,11 @@ def install_weights(model, theta0, how):
 class LearnedSupermask(ScoreNet):
     """Bernoulli(σ(m)) masks with the straight-through gradient, optionally with DWR."""
 
-    def __init__(self, model, mask_rng, score_init=0.0, dwr=False, eval_mode="sample"):
-        if eval_mode not in EVAL_MODES:
-            raise ConfigError(f"unknown eval mode {eval_mode!r}; choose one of {EVAL_MODES}")
+    def __init__(self, model, mask_rng, score_init=0.0, dwr=False):
         w = {k: layer.params["W"] for k, layer in
              ((f"{n}.W", layer) for n, layer in model.prunable().items())}
         super().__init__(model, {k: np.full(v.shape, score_init, dtype=v.dtype) for k, v in w.items()})
-        self.rng, self.dwr, self.eval_mode = device_rng(mask_rng), bool(dwr), eval_mode  # drawn where s lives
+        self.rng, self.dwr, self.eval_mode = device_rng(mask_rng), bool(dwr), "sample"  # drawn where s lives; evaluate_supermask sets the mode
         self.eval_rng = device_rng(np.random.default_rng(mask_rng.integers(2 ** 63)))  # evaluation samples, apart
         self._p, self._scale, self._eval_masks = {}, {}, {}
 

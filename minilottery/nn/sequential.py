@@ -48,6 +48,10 @@ class Sequential:
 
     __call__ = forward
 
+    def after_step(self):
+        """What an optimiser step changes besides the parameters: nothing, for a plain network
+        (score-trained masks recompute theirs here, lottery/scores.py)."""
+
     def backward(self, dy, input_grad=True):
         """Backpropagate dL/dy; returns dL/dx of the network input.
 

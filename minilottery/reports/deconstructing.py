@@ -7,7 +7,7 @@ variant, in the style of the Lottery Ticket paper's Figure 4.
 """
 import os
 
-from minilottery.lottery.deconstructing import COMPARISONS, variants
+from minilottery.experiments.deconstructing import COMPARISONS, variants
 from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
 from minilottery.reports.imp import cell, collect, plot
@@ -81,7 +81,7 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
             if plot(data, f"{base}_{comparison}.png", heading, labels, imp["trials"]):
                 log(f"plot: {base}_{comparison}.png")
             else:
-                log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+                log(figure.SKIPPED)
     if not tables:
         log(f"{path} has no finished runs yet")
     return tables

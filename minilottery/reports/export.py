@@ -16,15 +16,14 @@ import os
 
 import numpy as np
 
-from minilottery.reports import REPORTS
 from minilottery.store import ExperimentStore
 
 
 def rows(path, curves=False):
     """(config, rows) of the experiment at ``path``, every value plain Python."""
     store = ExperimentStore.open_readonly(path)
-    kind = store.config.get("kind", "imp")
-    module = importlib.import_module(REPORTS[kind])
+    from minilottery.reports import report_for
+    module = importlib.import_module(report_for(path).__module__)      # the stored kind's reports/ module
     return plain(store.config), plain(module.rows(store, curves=curves))
 
 

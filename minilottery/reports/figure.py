@@ -66,6 +66,9 @@ def label(ax, xlabel, ylabel, title=None, legend=True):
         ax.set_title(title)
 
 
+SKIPPED = "plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')"   # every report's line
+
+
 def legend_below(fig, axes, title=None, ncol=None):
     """One legend for the whole figure, under the panels, so that it covers no curve."""
     handles, labels = {}, {}

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from minilottery import layout
+from minilottery.experiments.imp import IMPExperiment
 from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
 from minilottery.store import ExperimentStore
@@ -26,24 +27,14 @@ FIGURE3_PM = (1.0, 0.513, 0.211, 0.07, 0.036, 0.019)     # the Pm the paper's Fi
 
 
 def runs(store, variant=None):
-    """[one flat dict per finished run]: trial, level, Pm, run (group name), kind, the run's summary, group.
+    """[one flat dict per finished run] (``IMPExperiment.summary``): trial, level, Pm, run (group name), kind,
+    the run's summary, group.
 
     ``variant``: one IMP variant of a store that holds several (its levels, and the shared dense run).
     """
-    out = []
-    for trial in store.groups(layout.TRIALS):
-        t = int(trial)
-        found = [int(v) for v in store.groups(layout.levels(t))]
-        if variant:
-            found = [v for v in found if v == 0] + [int(v) for v in store.groups(layout.levels(t, variant))]
-        for level in sorted(set(found)):
-            for name in store.groups(layout.run(t, level, variant=variant)):
-                g = layout.run(t, level, name, variant)
-                a = {} if name == "mask" else store.attrs(g)
-                if a.get("completed", False):
-                    out.append({"trial": t, "level": level, "Pm": float(a["Pm"]), "run": name, "kind": str(a["kind"]),
-                                **{k: _plain(a[k]) for k in SUMMARY}, "group": g})
-    return out
+    return [{"trial": r["trial"], "level": r["level"], "Pm": float(r["Pm"]), "run": r["run"], "kind": str(r["kind"]),
+             **{k: r[k] for k in SUMMARY}, "group": layout.run(r["trial"], r["level"], r["run"], variant)}
+            for r in IMPExperiment.summary(store, variant)]
 
 
 def rows(store, curves=False, variant=None):
@@ -225,5 +216,5 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
                 if plot_curves(level_curves(store, levels), cpng, heading, cfg["trials"]):
                     log(f"plot: {cpng}")
         else:
-            log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+            log(figure.SKIPPED)
     return table

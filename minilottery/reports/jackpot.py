@@ -10,9 +10,11 @@ Figure: test accuracy against search iterations, jackpot (iteration 0: the magni
 and edge-popup, one panel per sparsity.
 """
 import os
+from functools import partial
 
-from minilottery.lottery.jackpot_compare import OVERLAP_WITH, summary
-from minilottery.lottery.jackpot_experiment import search_protocol
+from minilottery import layout
+from minilottery.experiments.jackpot import JackpotExperiment, search_protocol
+from minilottery.lottery.jackpot_compare import OVERLAP_WITH
 from minilottery.reports import figure
 from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
@@ -77,15 +79,15 @@ def plot(store, rows, png, title):
         return None
     fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 4.6), squeeze=False)
     for ax, r in zip(axes[0], rows):
-        g = f"sparsity/{r['group']}"
-        jc, ec = (store.read(f"{g}/{u}")[0]["curves"] for u in ("jackpot", "edgepopup"))
+        g = partial(layout.sparsity, r["group"])
+        jc, ec = (store.read(g(u))[0]["curves"] for u in ("jackpot", "edgepopup"))
         mag = 100 * r["magnitude"]["test_acc"]
         ax.plot([0, *jc["iteration"]], [mag, *(100 * jc["test_acc"])], marker="o", ms=3,
                 label="jackpot: search from magnitude (weights frozen)")
         ax.plot(ec["iteration"], 100 * ec["test_acc"], marker="s", ms=3, label="edge-popup: search from random scores")
         lows = [jc["test_acc"].min(), ec["test_acc"].min()]
         if "finetune" in r:
-            fc = store.read(f"{g}/finetune")[0]["curves"]
+            fc = store.read(g("finetune"))[0]["curves"]
             ax.plot(fc["iteration"], 100 * fc["test_acc"], marker="^", ms=3, label="fine-tuned magnitude mask (weights trained)")
             lows.append(fc["test_acc"].min())
         ax.axhline(100 * r["dense_test_acc"], color="k", ls="--", lw=1, label="dense pre-trained network")
@@ -112,11 +114,11 @@ def title(cfg, source):
 
 
 def rows(store, curves=False):
-    """summary(): one dict per sparsity (dense, magnitude, jackpot, edge-popup, fine-tuned, overlaps, search
+    """JackpotExperiment.summary: one dict per sparsity (dense, magnitude, jackpot, edge-popup, fine-tuned, overlaps, search
     cost), JSON text decoded; with ``curves``, each trained unit's curves under "<unit>.curves"."""
-    out = plain(summary(store))
+    out = plain(JackpotExperiment.summary(store))
     for r in out if curves else ():
-        r["curves"] = {u: store.read(f"sparsity/{r['group']}/{u}")[0]["curves"]
+        r["curves"] = {u: store.read(layout.sparsity(r["group"], u))[0]["curves"]
                        for u in ("jackpot", "edgepopup", "finetune") if u in r}
     return out
 
@@ -124,12 +126,12 @@ def rows(store, curves=False):
 def report(path, png=None, make_plot=True, log=print, curves=None):
     cfg = ExperimentStore.read_config(path)
     store = ExperimentStore.open_readonly(path)
-    rows = summary(store)
+    rows = JackpotExperiment.summary(store)
     if not rows:
         log(f"{path} has no finished sparsity yet")
         return None
     s = cfg["search"]
-    source = store.attrs("pretrained").get("source", "–") if store.done("pretrained") else "–"
+    source = store.attrs(layout.PRETRAINED).get("source", "–") if store.done(layout.PRETRAINED) else "–"
     log(f"Lottery Jackpots, {cfg['model']} on {cfg['dataset']}, pre-trained: {source}; search: {s['iterations']} "
         f"iterations, {s['optimizer']} lr {s['lr']} {s['schedule']}, weight decay {s['weight_decay']}, batch "
         f"{s['batch_size']}; classifier {'searched' if cfg['include_classifier'] else 'dense'}")
@@ -140,6 +142,6 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     log(format_overlap(rows))
     if make_plot:
         png = png or os.path.splitext(path)[0] + ".png"
-        if plot(store, rows, png, title(cfg, source)):
-            log(f"plot: {png}")
+        made = plot(store, rows, png, title(cfg, source))
+        log(f"plot: {png}" if made else figure.SKIPPED)
     return table

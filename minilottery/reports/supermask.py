@@ -12,7 +12,8 @@ import os
 
 import numpy as np
 
-from minilottery.lottery.supermask_experiment import PAPER_TRAIN
+from minilottery import layout
+from minilottery.experiments.supermask import PAPER_TRAIN, SupermaskExperiment
 from minilottery.protocol import paper_protocol
 from minilottery.reports import figure
 from minilottery.reports.export import plain
@@ -96,7 +97,7 @@ def plot_curves(store, runs, png, title):
         return None
     fig, ax = plt.subplots(figsize=(7, 4.6))
     for r in trained:
-        c = store.read(f"runs/{r['group']}")[0]["curves"]
+        c = store.read(layout.supermask_group(r["group"]))[0]["curves"]
         ax.plot(c["iteration"], 100 * np.asarray(c["test_acc"]), lw=1.2,
                 label=series(r) + ("" if "dwr" in r else f", k {100 * r['keep']:.0f}%"))
     figure.label(ax, "training iteration", "test accuracy (%)")
@@ -105,16 +106,12 @@ def plot_curves(store, runs, png, title):
 
 
 def rows(store, curves=False):
-    """Every finished run's summary (summary()), its group name, per-layer densities as a dict."""
-    out = []
-    for name in store.groups("runs"):
-        a = store.attrs(f"runs/{name}")
-        if not a.get("completed"):
-            continue
-        r = {**{k: v for k, v in plain(dict(a)).items() if k != "completed"}, "group": name}
-        if curves and "early_stop_iteration" in r:
-            r["curves"] = store.read(f"runs/{name}")[0]["curves"]
-        out.append(r)
+    """``SupermaskExperiment.summary`` (every finished run's attrs and group name), per-layer densities as
+    a dict; with ``curves``, a trained run's curves under "curves"."""
+    out = plain(SupermaskExperiment.summary(store))
+    for r in out if curves else ():
+        if "early_stop_iteration" in r:
+            r["curves"] = store.read(layout.supermask_group(r["group"]))[0]["curves"]
     return out
 
 
@@ -140,5 +137,5 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
             if curves is not None and plot_curves(store, runs, cpng, title(cfg)):
                 log(f"plot: {cpng}")
         else:
-            log("plot skipped: matplotlib is not installed (pip install 'minilottery[plot]')")
+            log(figure.SKIPPED)
     return table

@@ -1,19 +1,10 @@
 """Lottery Jackpots (Zhang et al. 2021): jackpots in one pre-trained network against their baselines.
 
-One store per experiment (kind ``jackpot``), one group per unit of work (a rerun skips what is written)::
-
-    pretrained               theta0 (θ0), weights (the pre-trained network), curves (trained here only);
-                             attrs: source ("trained" or the IMP file), the dense val_acc / test_acc
-    sparsity/S/magnitude     masks: the magnitude-pruned network at the jackpot's budgets, no training;
-                             attrs: its val_acc / test_acc (= the search's step 0), the budgets
-    sparsity/S/jackpot       scores and masks at the validation-selected point, final_masks, curves;
-                             attrs: test accuracy there (early_stop_test_acc) and at the end, iterations
-    sparsity/S/edgepopup     the same search from U(±1/√fan_in) scores, top-|s| at the same per-layer
-                             counts, over the same pre-trained weights: scores, masks, curves
-    sparsity/S/finetune      magnitude masks fixed, the kept weights (and the dense classifier) trained
-    sparsity/S/overlap       attrs: overlap(jackpot mask, X) overall and per layer (JSON), X in OVERLAP_WITH
-
-S is the sparsity ("0.90"): the fraction of the searched weights pruned (``jackpot.layer_budgets``).
+One store per experiment (kind ``jackpot``), one group per unit of work (a rerun skips what is
+written; layout.py spells them): the pre-trained network, then per sparsity S (the fraction of the
+searched weights pruned, ``jackpot.layer_budgets``) the magnitude-pruned network, the jackpot
+search, edge-popup's search at the same budgets, the fine-tuned magnitude network, and the
+overlaps of the jackpot mask with the others (X in OVERLAP_WITH).
 
 Protocols (defaults of ``JackpotConfig.paper``):
   pretrain  the LTH paper's for the model (protocol.py; LeNet: Adam 1.2e-3, batch 60, 50,000
@@ -39,25 +30,26 @@ from functools import partial
 
 import numpy as np
 
-from minilottery import config
+from minilottery import config, layout
 from minilottery.layout import fraction_name
 from minilottery.backend import asarray
 from minilottery.config import option
-from minilottery.data import SPLIT_SIZES, epochs
-from minilottery.errors import ConfigError
+from minilottery.data import epochs
+from minilottery.errors import ConfigError, StoreError
+from minilottery.experiments.base import Experiment, check_common, plain
 from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
 from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
-from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, imp_source, overlaps
+from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, overlaps, search_cost
 from minilottery.lottery.pruning import check_kept
-from minilottery.lottery.resets import rewind
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.lottery.resets import reset
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
+from minilottery.store import ExperimentStore
 from minilottery.train import TrainConfig, evaluate, train
 
 KIND = "jackpot"
-
 
 
 def search_protocol(dataset):
@@ -69,8 +61,6 @@ def search_protocol(dataset):
                        eval_every=epochs(1, d["batch_size"], dataset))
 
 
-
-
 @dataclass
 class JackpotConfig:
     model: str = option("lenet_300_100", "network", choices=MODELS)
@@ -78,11 +68,12 @@ class JackpotConfig:
     width: float = option(1.0, "channel multiplier of resnet20 and vgg* (CPU-sized runs)")
     search: TrainConfig = option(lambda: search_protocol("mnist"), "the score search of jackpot and edge-popup")
     pretrain: TrainConfig = option(lambda: paper_protocol("lenet_300_100").train,
-                                   "training of the pre-trained network")
+                                   "training of the pre-trained network", prefix="pretrain", only=("iterations",))
     finetune: TrainConfig = option(lambda: paper_protocol("lenet_300_100").train,
-                                   "fine-tuning of the magnitude-pruned network")
+                                   "fine-tuning of the magnitude-pruned network", prefix="finetune",
+                                   only=("iterations",))
     sparsities: tuple = option((0.9, 0.95, 0.98), "fractions of the searched weights pruned, one search each",
-                               kind=float)
+                               kind=float, flag="sparsity")
     include_classifier: bool = option(False, "search the classifier too (the released code keeps it dense)")
     pretrained: str = option(None, "IMP experiment file whose trial-0 θ0 and dense run are the pre-trained "
                                    "network; None: train one with the pretrain protocol and keep it here")
@@ -92,22 +83,13 @@ class JackpotConfig:
         self.sparsities = tuple(float(s) for s in self.sparsities)
         if self.pretrained is not None:                      # one file whatever the working directory
             self.pretrained = os.path.abspath(self.pretrained)
-        for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES))):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
-        if width_error(self.model, self.width):
-            raise ConfigError("--" + width_error(self.model, self.width))
+        check_common(self.model, self.dataset, self.seed,
+                     {what: getattr(self, what) for what in ("search", "pretrain", "finetune")}, width=self.width)
         if not self.sparsities or any(not 0.0 < s < 1.0 for s in self.sparsities):
             raise ConfigError(f"--sparsity values must be in (0, 1), got {list(self.sparsities)}")
         names = [fraction_name(s) for s in self.sparsities]
         if len(set(names)) != len(names):
             raise ConfigError(f"--sparsity values repeat: {names}")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise ConfigError(f"--seed must be an integer of at least 0, got {self.seed}")
-        for what in ("search", "pretrain", "finetune"):
-            if getattr(self, what).batch_size > SPLIT_SIZES[self.dataset][0]:
-                raise ConfigError(f"the {what} batch size {getattr(self, what).batch_size} exceeds the "
-                                  f"{SPLIT_SIZES[self.dataset][0]} training examples of {self.dataset}")
         self._check_kept_at_all()
         if self.pretrained is not None:
             imp_source(self.pretrained, self.model, self.dataset, self.width)       # refuses a file that will not do
@@ -125,20 +107,20 @@ class JackpotConfig:
                                   f"one per searched layer ({len(sizes)}): use a lower sparsity")
 
     @classmethod
-    def paper(cls, model="lenet_300_100", pretrain_iterations=None, finetune_iterations=None, **given):
-        """The protocols above for ``model``; flat overrides (``lr=...``) set the search; fine-tuning runs
-        as many iterations as the search unless ``finetune_iterations`` is given."""
+    def paper(cls, model="lenet_300_100", **given):
+        """The protocols above for ``model``, with flat overrides of fields (``lr=...`` sets the search,
+        ``pretrain_iterations=...`` the pre-training); fine-tuning runs as many iterations as the search
+        unless ``finetune_iterations`` is given (None means not given, as for a flag)."""
+        given = {k: v for k, v in given.items() if v is not None}
         p = paper_protocol(model)
         dataset = given.get("dataset", p.dataset)
-        if dataset not in SPLIT_SIZES:
-            raise ConfigError(f"unknown --dataset {dataset!r}; choose one of {tuple(SPLIT_SIZES)}")
-        if pretrain_iterations is not None and given.get("pretrained") is not None:
+        check_common(model, dataset, 0)
+        if "pretrain_iterations" in given and given.get("pretrained") is not None:
             raise ConfigError("--pretrain-iterations has no effect with --pretrained: the network is read from it")
-        pre = p.train if pretrain_iterations is None else replace(p.train, iterations=pretrain_iterations)
-        base = dict(model=model, dataset=dataset, search=search_protocol(dataset), pretrain=pre, finetune=p.train)
+        base = dict(model=model, dataset=dataset, search=search_protocol(dataset), pretrain=p.train, finetune=p.train)
         cfg = config.build(cls, base, {k: v for k, v in given.items() if k != "pretrained"})
-        fine = replace(cfg.finetune, iterations=cfg.search.iterations if finetune_iterations is None
-                       else finetune_iterations)
+        fine = cfg.finetune if "finetune_iterations" in given else replace(cfg.finetune,
+                                                                            iterations=cfg.search.iterations)
         return replace(cfg, finetune=fine, pretrained=given.get("pretrained"))
 
     def to_dict(self):
@@ -153,33 +135,56 @@ def budget_attrs(b):
             "sparsity_per_layer": json.dumps(per_layer)}
 
 
-class JackpotExperiment:
-    """A jackpot experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
+def imp_source(path, model, dataset, width=1.0):
+    """(θ0, pre-trained weights, the dense run's attrs) of trial 0 of the IMP experiment at ``path``.
 
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+    Refuses (one-line StoreError) a missing or foreign file, an experiment of another kind, model,
+    width or dataset, and one whose trial-0 dense run is not finished.
+    """
+    store = ExperimentStore.open_readonly(path)             # StoreError for missing / not an experiment
+    cfg = store.config
+    kind = cfg.get("kind")
+    if kind != "imp":
+        raise StoreError(f"--pretrained {path} holds a {kind!r} experiment, not an IMP experiment "
+                         f"(python -m minilottery imp makes one)")
+    if (cfg.get("model"), cfg.get("dataset"), cfg.get("width", 1.0)) != (model, dataset, width):
+        def net(m, w):
+            return m if w == 1.0 else f"{m} at width {w}"
+        raise StoreError(f"--pretrained {path} trained {net(cfg.get('model'), cfg.get('width', 1.0))} on "
+                         f"{cfg.get('dataset')}; this experiment asks for {net(model, width)} on {dataset}")
+    theta0, dense = layout.run(0, name="theta0"), layout.run(0, 0, "ticket")
+    if not (store.done(theta0) and store.done(dense)):
+        raise StoreError(f"--pretrained {path} has no finished dense run of trial 0 ({dense}): "
+                         f"let the IMP experiment finish its level 0 first")
+    like = build_model(model, Streams.from_seed(0), dataset=dataset, width=width).get_weights()   # what must be stored
+    return store.read(theta0, expect=like)[0], store.read(dense, expect={"weights": like})[0]["weights"], \
+        store.attrs(dense)
+
+
+class JackpotExperiment(Experiment):
+    """A jackpot experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
+    kind = KIND
+
+    json_key = "sparsities"
+
+    def __init__(self, cfg, store, data, log=print):
+        super().__init__(cfg, store, data, log)
         self.kinds = _model(cfg).weight_kinds()
 
     def tasks(self):
-        out = [Task("pretrained", (), self.pretrained_job, "pre-trained network")]
+        pre = layout.PRETRAINED
+        out = [Task(pre, (), self.pretrained_job, "pre-trained network")]
         for s in self.cfg.sparsities:
-            g = f"sparsity/{fraction_name(s)}"
-            out += [Task(f"{g}/{unit}", ("pretrained",), partial(self.job, unit, s, g), f"{g}/{unit}")
-                    for unit in RUNS]
-            out.append(Task(f"{g}/overlap", tuple(f"{g}/{u}" for u in RUNS), partial(self.overlap, s, g)))
+            g = partial(layout.sparsity, s)
+            out += [Task(g(unit), (pre,), partial(self.job, unit, s), g(unit)) for unit in RUNS]
+            out.append(Task(g("overlap"), tuple(g(u) for u in RUNS), partial(self.overlap, s)))
         return out
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
 
     def pretrained_job(self):
         """Train the pre-trained network on a worker, or read it here from the IMP file (the
         coordinator's file system, never a worker's) and evaluate it there."""
         source = imp_source(self.cfg.pretrained, self.cfg.model, self.cfg.dataset, self.cfg.width) if self.cfg.pretrained else None
-        return Job(_pretrained, (self.cfg, self.data_ref, self.progress, source))
+        return Job(_pretrained, (self.cfg, self.data_ref, source))
 
     def budgets(self, weights, s):
         return layer_budgets(weights, s, self.cfg.include_classifier, self.kinds)
@@ -187,26 +192,57 @@ class JackpotExperiment:
     def pretrained(self):
         """The stored pre-trained group, its θ0 and weights checked against the configuration's network first."""
         like = _model(self.cfg).get_weights()
-        return self.store.read("pretrained", expect={"theta0": like, "weights": like})[0]
+        return self.store.read(layout.PRETRAINED, expect={"theta0": like, "weights": like})[0]
 
-    def job(self, unit, s, g):
+    def job(self, unit, s):
         weights = self.pretrained()["weights"]
         key = (self.cfg.seed, 1, int(round(1e6 * s)))                   # the sparsity's own seeded streams
-        return Job(RUNS[unit], (self.cfg, self.data_ref, weights, self.budgets(weights, s), key, f"{g}/{unit}: ",
-                                self.progress))
+        return Job(RUNS[unit], (self.cfg, self.data_ref, weights, self.budgets(weights, s), key,
+                                f"{layout.sparsity(s, unit)}: "))
 
-    def overlap(self, s, g):
+    def overlap(self, s):
         """overlap(jackpot mask, X) for X in OVERLAP_WITH (cheap: done by the coordinator)."""
         pre = self.pretrained()
         theta0, weights = pre["theta0"], pre["weights"]
         budgets, rng = self.budgets(weights, s), Streams.from_seed(self.cfg.seed, 2, int(round(1e6 * s))).mask
-        masks = {u: self.store.read(f"{g}/{u}")[0]["masks"] for u in ("magnitude", "jackpot", "edgepopup")}
+        masks = {u: self.store.read(layout.sparsity(s, u))[0]["masks"] for u in ("magnitude", "jackpot", "edgepopup")}
         others = {"magnitude": masks["magnitude"],
                   **{c: criterion_masks(c, theta0, weights, budgets, rng) for c in CRITERIA},
                   "edgepopup": masks["edgepopup"]}
         found = overlaps(masks["jackpot"], others)
         return {}, {**{name: overall for name, (_, overall) in found.items()},
                     "per_layer": json.dumps({name: per for name, (per, _) in found.items()})}
+
+
+    @staticmethod
+    def describe(attrs):
+        """The line a finished run gets."""
+        if "early_stop_test_acc" in attrs and "source" not in attrs:
+            return (f"test {100 * attrs['early_stop_test_acc']:.2f}% at iteration {attrs['early_stop_iteration']} "
+                    f"(chosen on validation), {100 * attrs['final_test_acc']:.2f}% at the end")
+        return f"test {100 * attrs['test_acc']:.2f}%" + ("" if "source" in attrs else " (no training)")
+
+    @staticmethod
+    def summary(store):
+        """[one dict per sparsity of a jackpot store]: the attrs of each finished group (dense test accuracy,
+        magnitude, jackpot, edgepopup, finetune, overlap) and, once both searches are done, the search cost."""
+        out = []
+        pre = layout.PRETRAINED
+        dense = plain(store.attrs(pre)) if store.done(pre) else {}
+        for name in store.groups(layout.SPARSITY):
+            g = partial(layout.sparsity, name)
+            row = {"sparsity": float(name), "group": name, "dense_test_acc": dense.get("test_acc")}
+            for unit in store.groups(g()):
+                if store.done(g(unit)):
+                    row[unit] = plain(store.attrs(g(unit)))
+            if all(u in row for u in ("magnitude", "jackpot", "edgepopup")):
+                curves = {u: store.read(g(u))[0]["curves"] for u in ("jackpot", "edgepopup")}
+                t, ratio = search_cost(curves["jackpot"], row["magnitude"]["test_acc"], curves["edgepopup"])
+                row["search_cost"] = {"iteration": t, "ratio": None if math.isnan(ratio) else ratio,
+                                      "edgepopup_final_test_acc": float(curves["edgepopup"]["test_acc"][-1]),
+                                      "edgepopup_iterations": int(curves["edgepopup"]["iteration"][-1])}
+            out.append(row)
+        return out
 
 
 # -- the runs: module-level, so that any executor can run them; each returns (arrays, attrs) ---------
@@ -227,7 +263,7 @@ def _bool(masks):
     return {k: np.asarray(m) != 0 for k, m in masks.items()}
 
 
-def _pretrained(cfg, data_ref, progress, source=None):
+def _pretrained(cfg, data_ref, source=None):
     """θ0 and the pre-trained weights: those read from the IMP file (``source``), or trained with
     ``cfg.pretrain``."""
     data = data_ref.load()
@@ -238,33 +274,33 @@ def _pretrained(cfg, data_ref, progress, source=None):
                  "source_final_test_acc": float(src.get("final_test_acc", math.nan))})
     model = _model(cfg)
     theta0 = model.get_weights()
-    res = train(model, data, cfg.pretrain, Streams.from_seed(cfg.seed, 0, 0, 0, 0), progress=progress,
+    res = train(model, data, cfg.pretrain, Streams.from_seed(cfg.seed, 0, 0, 0, 0),
                 label="pretrain: ", keep_best=True)                     # IMP trial 0's dense run, best kept
     return ({"theta0": theta0, "weights": res.best_weights, "curves": res.curves},
             {"source": "trained", **res.summary(), "val_acc": res.early_stop_val_acc,
              "test_acc": res.early_stop_test_acc})
 
 
-def _magnitude(cfg, data_ref, weights, budgets, key, label, progress):
+def _magnitude(cfg, data_ref, weights, budgets, key, label):
     start = magnitude_masks(weights, budgets)
     model = _model(cfg)
-    rewind(model, weights, start)                                       # W ⊙ m, nothing trained
+    reset(model, weights, start)                                        # W ⊙ m, nothing trained
     return {"masks": _bool(start)}, {**_accuracies(model, data_ref.load()), **budget_attrs(budgets)}
 
 
-def _search(cfg, data_ref, net, weights, key, label, progress):
+def _search(cfg, data_ref, net, weights, key, label):
     """Train ``net``'s scores with the search protocol; (result, attrs incl. whether W, b are bitwise unchanged)."""
-    res = train(net, data_ref.load(), cfg.search, Streams.from_seed(*key), progress=progress, label=label,
+    res = train(net, data_ref.load(), cfg.search, Streams.from_seed(*key), label=label,
                 keep_best=True)
     after = net.model.get_weights()
     unchanged = all(after[k].tobytes() == weights[k].tobytes() for k in net.model.params())  # BN statistics move
     return res, {**res.summary(), "iterations": cfg.search.iterations, "weights_unchanged": unchanged}
 
 
-def _jackpot(cfg, data_ref, weights, budgets, key, label, progress):
+def _jackpot(cfg, data_ref, weights, budgets, key, label):
     net = Jackpot(_model(cfg, weights), budgets, masks=magnitude_masks(weights, budgets),
                   kept_score=DEFAULTS["kept_score"], pruned_score=DEFAULTS["pruned_score"])
-    res, attrs = _search(cfg, data_ref, net, weights, key, label, progress)
+    res, attrs = _search(cfg, data_ref, net, weights, key, label)
     best, n = res.best_weights, len(MASK_SUFFIX)
     masks, final = {k[:-n]: v != 0 for k, v in best.items() if k.endswith(MASK_SUFFIX)}, _bool(net.masks())
     for m in (masks, final):
@@ -278,18 +314,18 @@ def _kept(budgets):
     return {k: budgets.sizes[k] - p for k, p in budgets.pruned.items()}
 
 
-def _edgepopup(cfg, data_ref, weights, budgets, key, label, progress):
+def _edgepopup(cfg, data_ref, weights, budgets, key, label):
     net = EdgePopup(_model(cfg, weights), None, Streams.from_seed(*key).mask, pruned=budgets.pruned)
-    res, attrs = _search(cfg, data_ref, net, weights, key, label, progress)
+    res, attrs = _search(cfg, data_ref, net, weights, key, label)
     masks = {k: drop_lowest(np.abs(v), net.pruned[k]) != 0 for k, v in res.best_weights.items()}
     check_kept(masks, _kept(budgets), label)
     return {"scores": res.best_weights, "masks": masks, "curves": res.curves}, attrs
 
 
-def _finetune(cfg, data_ref, weights, budgets, key, label, progress):
+def _finetune(cfg, data_ref, weights, budgets, key, label):
     model = _model(cfg)
-    rewind(model, weights, magnitude_masks(weights, budgets))          # then the kept weights train
-    res = train(model, data_ref.load(), cfg.finetune, Streams.from_seed(*key), progress=progress, label=label,
+    reset(model, weights, magnitude_masks(weights, budgets))           # then the kept weights train
+    res = train(model, data_ref.load(), cfg.finetune, Streams.from_seed(*key), label=label,
                 keep_best=True)
     return {"weights": res.best_weights, "curves": res.curves}, {**res.summary(),
                                                                  "iterations": cfg.finetune.iterations}
@@ -297,10 +333,3 @@ def _finetune(cfg, data_ref, weights, budgets, key, label, progress):
 
 RUNS = {"magnitude": _magnitude, "jackpot": _jackpot, "edgepopup": _edgepopup, "finetune": _finetune}
 
-
-def describe(attrs):
-    """The line a finished run gets."""
-    if "early_stop_test_acc" in attrs and "source" not in attrs:
-        return (f"test {100 * attrs['early_stop_test_acc']:.2f}% at iteration {attrs['early_stop_iteration']} "
-                f"(chosen on validation), {100 * attrs['final_test_acc']:.2f}% at the end")
-    return f"test {100 * attrs['test_acc']:.2f}%" + ("" if "source" in attrs else " (no training)")

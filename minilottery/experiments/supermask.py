@@ -1,34 +1,27 @@
 """Supermask experiments: at initialisation, learned (Zhou et al.) and edge-popup, resumable.
 
-One store per experiment (kind ``supermask``), one group per run::
-
-    theta0                      θ0 (Glorot normal, the seed's trial-0 draw, as IMP's)
-    dense                       the trained dense run (at_init only): weights, curves, summary
-    runs/WEIGHTS-KEY            one run: scores (learned, edge-popup), curves, masks, summary attrs
-
-with WEIGHTS the frozen weights (theta0, signed_constant; kaiming, signed_kaiming)
-and KEY the run's variable: the fraction kept (at_init, edgepopup: ``k0.50``)
-or DWR (learned: ``plain`` / ``dwr``).
+One store per experiment (kind ``supermask``), one group per run (layout.py spells them):
+θ0, the dense run (at_init only), and one run per frozen weights × fraction kept (at_init,
+edgepopup) or DWR setting (learned).
 """
-import math
 import json
+import math
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
-
-from minilottery import config
+from minilottery import config, layout
 from minilottery.config import option
 from minilottery.layout import fraction_name
 from minilottery.backend import asarray, to_numpy
-from minilottery.data import SPLIT_SIZES, epochs
+from minilottery.data import epochs
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment, check_common, plain
 from minilottery.lottery.edgepopup import DEFAULTS as EP
 from minilottery.lottery.edgepopup import EdgePopup, kaiming_weights
 from minilottery.lottery.pruning import check_kept
 from minilottery.lottery.supermask import LearnedSupermask, at_init_masks, evaluate_supermask, install_weights
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.train import TrainConfig, evaluate, train
@@ -40,9 +33,9 @@ WEIGHTS = {"at_init": ("theta0", "signed_constant"), "learned": ("theta0", "sign
 DWR = {"plain": (False,), "dwr": (True,), "both": (False, True)}
 DEFAULT_KEEP = {"at_init": (0.8, 0.5, 0.33, 0.2, 0.1, 0.05, 0.02), "edgepopup": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
-
-
-# The papers' training of the scores (../shared/PAPERS.md); at_init trains the dense run with the LTH's.
+# The papers' training of the scores: Zhou et al.'s learned supermask (2,000 epochs of SGD momentum,
+# lr 100, batch 250) and edge-popup's (lottery/edgepopup.py DEFAULTS); at_init trains the dense run
+# with the LTH's.
 PAPER_TRAIN = {
     "learned": TrainConfig(iterations=epochs(2000, 250, "mnist"), lr=100.0, batch_size=250, optimizer="momentum",
                            momentum=0.9, eval_every=epochs(1, 250, "mnist")),
@@ -51,7 +44,6 @@ PAPER_TRAIN = {
                              weight_decay=EP["weight_decay"], schedule=EP["schedule"],
                              eval_every=epochs(1, EP["batch_size"], "mnist")),
 }
-
 
 
 @dataclass
@@ -74,8 +66,6 @@ class SupermaskConfig:
 
     def __post_init__(self):
         self.weights, self.keep = tuple(self.weights), tuple(float(k) for k in self.keep)
-        if width_error(self.model, self.width):
-            raise ConfigError("--" + width_error(self.model, self.width))
         if self.method not in METHODS:
             raise ConfigError(f"unknown --method {self.method!r}; choose one of {METHODS}")
         bad = [w for w in self.weights if w not in WEIGHTS[self.method]]
@@ -91,13 +81,11 @@ class SupermaskConfig:
         if not self.weights or (self.method != "learned" and not self.keep):
             raise ConfigError(f"{self.method} needs at least one --weights value"
                               + ("" if self.method == "learned" else " and one --keep fraction"))
-        if self.seed < 0 or self.eval_samples < 1:
-            raise ConfigError("--seed must be at least 0 and --eval-samples at least 1")
+        check_common(self.model, self.dataset, self.seed, {"": self.train}, width=self.width)
+        if self.eval_samples < 1:
+            raise ConfigError(f"--eval-samples must be at least 1, got {self.eval_samples}")
         if not math.isfinite(self.score_init):
             raise ConfigError(f"--score-init must be a finite number, got {self.score_init}")
-        if self.dataset in SPLIT_SIZES and self.train.batch_size > SPLIT_SIZES[self.dataset][0]:
-            raise ConfigError(f"--batch-size {self.train.batch_size} exceeds the {SPLIT_SIZES[self.dataset][0]} "
-                              f"training examples of {self.dataset}")
 
     @classmethod
     def paper(cls, method="learned", model="lenet_300_100", **given):
@@ -113,65 +101,74 @@ class SupermaskConfig:
     def runs(self):
         """[(group name, weights, variable)] of the experiment, in order."""
         if self.method == "learned":
-            return [(f"runs/{w}-{'dwr' if d else 'plain'}", w, d) for w in self.weights for d in DWR[self.dwr]]
-        return [(f"runs/{w}-k{fraction_name(k)}", w, k) for w in self.weights for k in self.keep]
+            return [(layout.supermask_run(w, d), w, d) for w in self.weights for d in DWR[self.dwr]]
+        return [(layout.supermask_run(w, k), w, k) for w in self.weights for k in self.keep]
 
 
-class SupermaskExperiment:
+class SupermaskExperiment(Experiment):
     """A supermask experiment as a plan of runs (minilottery/plan.py), run or resumed into a store."""
-
-    def __init__(self, cfg, store, data, progress=True, log=print, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+    kind = KIND
 
     def tasks(self):
         cfg, at_init = self.cfg, self.cfg.method == "at_init"
-        out = [Task("theta0", (), self.draw_theta0)]
+        out = [Task(layout.THETA0, (), self.draw_theta0)]
         if at_init:
-            out.append(Task("dense", ("theta0",), self.dense_job, "dense"))
-        deps = ("theta0", "dense") if at_init else ("theta0",)
+            out.append(Task(layout.DENSE, (layout.THETA0,), self.dense_job, "dense"))
+        deps = (layout.THETA0, layout.DENSE) if at_init else (layout.THETA0,)
         for i, (group, weights, var) in enumerate(cfg.runs()):
             out.append(Task(group, deps, partial(self.job, i, group, weights, var), group))
         return out
-
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
 
     def draw_theta0(self):
         """θ0: the seed's trial-0 draw, as IMP's."""
         return _model(self.cfg, Streams.from_seed(self.cfg.seed, 0)).get_weights(), {}
 
     def dense_job(self):
-        return Job(_dense, (self.cfg, self.data_ref, self.theta0(), self.progress))
+        return Job(_dense, (self.cfg, self.data_ref, self.theta0()))
 
-    def theta0(self, group="theta0"):
+    def theta0(self, group=layout.THETA0):
         """θ0 (or the dense run's weights) as stored, checked against the configuration's network first."""
         like = self.draw_theta0()[0]
-        return self.store.read(group, expect=like if group == "theta0" else {"weights": like})[0]
+        return self.store.read(group, expect=like if group == layout.THETA0 else {"weights": like})[0]
 
     def job(self, i, group, weights, var):
         cfg = self.cfg
-        dense = self.theta0("dense")["weights"] if cfg.method == "at_init" else None
+        dense = self.theta0(layout.DENSE)["weights"] if cfg.method == "at_init" else None
         key = (cfg.seed, 0, METHODS.index(cfg.method), i)               # the run's own seeded streams
         return Job(RUNS[cfg.method], (cfg, self.data_ref, self.theta0(), dense, weights, var,
-                                      key, f"{group}: ", self.progress))
+                                      key, f"{group}: "))
+
+    @staticmethod
+    def describe(attrs):
+        """The line a finished run gets."""
+        if "test_acc" not in attrs:
+            return f"dense: early stop {attrs['early_stop_iteration']}, test {100 * attrs['early_stop_test_acc']:.2f}%"
+        return f"test {100 * attrs['test_acc']:.2f}% at density {100 * attrs['density']:.1f}%"
+
+    @staticmethod
+    def summary(store):
+        """[attrs and group name of every finished run] of a supermask store, for reports and --json."""
+        out = []
+        for name in store.groups(layout.RUNS):
+            a = store.attrs(layout.supermask_group(name))
+            if a.get("completed"):
+                out.append({**plain(a), "group": name})
+        return out
 
 
 def _model(cfg, rngs):
     return build_model(cfg.model, rngs, dataset=cfg.dataset, width=cfg.width)
 
 
-def _dense(cfg, data_ref, theta0, progress):
+def _dense(cfg, data_ref, theta0):
     """The trained dense network (at_init's mask comes from it), on whichever process runs it."""
     model, rngs = _model(cfg, Streams.from_seed(cfg.seed, 0)), Streams.from_seed(cfg.seed, 0, 9)
     model.set_weights(theta0)
-    res = train(model, data_ref.load(), cfg.train, rngs, progress=progress, label="dense: ")
+    res = train(model, data_ref.load(), cfg.train, rngs, label="dense: ")
     return {"weights": model.get_weights(), "curves": res.curves}, res.summary()
 
 
-def _at_init(cfg, data_ref, theta0, dense, weights, keep, key, label, progress):
+def _at_init(cfg, data_ref, theta0, dense, weights, keep, key, label):
     rngs, data = Streams.from_seed(*key), data_ref.load()
     ws = {k: v for k, v in theta0.items() if k.endswith(".W")}
     masks = at_init_masks(ws, {k: dense[k] for k in ws}, {k: keep for k in ws}, rngs.mask)
@@ -187,12 +184,12 @@ def _at_init(cfg, data_ref, theta0, dense, weights, keep, key, label, progress):
              "density_per_layer": json.dumps(per_layer), "weights": weights, "method": cfg.method})
 
 
-def _learned(cfg, data_ref, theta0, dense, weights, dwr, key, label, progress):
+def _learned(cfg, data_ref, theta0, dense, weights, dwr, key, label):
     rngs, data = Streams.from_seed(*key), data_ref.load()
     model = _model(cfg, rngs)
     install_weights(model, theta0, weights)
     net = LearnedSupermask(model, rngs.mask, score_init=cfg.score_init, dwr=dwr)
-    res = train(net, data, cfg.train, rngs, progress=progress, label=label, keep_best=True)
+    res = train(net, data, cfg.train, rngs, label=label, keep_best=True)
     net.set_weights(res.best_weights)
     ev = evaluate_supermask(net, *(asarray(a) for a in data.test), samples=cfg.eval_samples)
     return ({"scores": res.best_weights, "curves": res.curves},
@@ -201,12 +198,12 @@ def _learned(cfg, data_ref, theta0, dense, weights, dwr, key, label, progress):
              "density_per_layer": json.dumps(ev["threshold_density_per_layer"])})
 
 
-def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label, progress):
+def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label):
     rngs, data = Streams.from_seed(*key), data_ref.load()
     model = _model(cfg, rngs)
     kaiming_weights(model, rngs.init, signed=weights == "signed_kaiming")
     net = EdgePopup(model, k, rngs.mask)
-    res = train(net, data, cfg.train, rngs, progress=progress, label=label, keep_best=True)
+    res = train(net, data, cfg.train, rngs, label=label, keep_best=True)
     net.set_weights(res.best_weights)
     _, test_acc = evaluate(net, *(asarray(a) for a in data.test))
     check_kept({key: to_numpy(m) for key, m in net.masks_now.items()}, net.kept_counts(), label)
@@ -217,21 +214,4 @@ def _edgepopup(cfg, data_ref, theta0, dense, weights, k, key, label, progress):
 
 
 RUNS = {"at_init": _at_init, "learned": _learned, "edgepopup": _edgepopup}
-
-
-def describe(attrs):
-    """The line a finished run gets."""
-    if "test_acc" not in attrs:
-        return f"dense: early stop {attrs['early_stop_iteration']}, test {100 * attrs['early_stop_test_acc']:.2f}%"
-    return f"test {100 * attrs['test_acc']:.2f}% at density {100 * attrs['density']:.1f}%"
-
-
-def summary(store):
-    """[attrs of every finished run] of a supermask store, for reports and --json."""
-    out = []
-    for name in store.groups("runs"):
-        a = store.attrs(f"runs/{name}")
-        if a.get("completed"):
-            out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()})
-    return out
 

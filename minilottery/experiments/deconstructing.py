@@ -9,12 +9,13 @@ Every variant is an IMP experiment; all variants of one store share θ0 and the
 dense run of each trial (level 0 does not depend on the three choices), and a
 variant that two comparisons name (large_final-rewind-zero) runs once.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from minilottery import config
+from minilottery.config import option
 from minilottery.errors import ConfigError
-from minilottery.lottery.imp import Experiment, IMPConfig, describe
-from minilottery.plan import Serial, execute
+from minilottery.experiments.base import Experiment
+from minilottery.experiments.imp import IMPConfig, IMPExperiment, check_plan
 
 KIND = "deconstructing"
 LTH = dict(criterion="large_final", mask1="rewind", mask0="zero")
@@ -46,8 +47,9 @@ def variants(comparison):
 
 @dataclass
 class DeconstructingConfig:
-    imp: IMPConfig = field(default_factory=IMPConfig, metadata={"help": "the IMP protocol every variant runs"})
-    comparisons: tuple = field(default=tuple(COMPARISONS), metadata={"help": "comparisons to run"})
+    imp: IMPConfig = option(IMPConfig, "the IMP protocol every variant runs")
+    comparisons: tuple = option(tuple(COMPARISONS), "comparisons to run", kind=str, choices=tuple(COMPARISONS),
+                                flag="comparison")
 
     def __post_init__(self):
         self.comparisons = tuple(self.comparisons)
@@ -58,6 +60,15 @@ class DeconstructingConfig:
         if self.imp.criterion != "large_final" or self.imp.mask1 != "rewind" or self.imp.mask0 != "zero":
             raise ConfigError("the comparisons set criterion, mask1 and mask0 themselves; leave the base IMP at "
                               "the LTH's (large_final, rewind, zero)")
+
+    @classmethod
+    def paper(cls, model="lenet_300_100", comparisons=tuple(COMPARISONS), **given):
+        """The comparisons over the LTH's IMP protocol for ``model`` (``IMPConfig.paper``), flat overrides."""
+        return cls(imp=IMPConfig.paper(model, **given), comparisons=comparisons)
+
+    @property
+    def dataset(self):
+        return self.imp.dataset
 
     def to_dict(self):
         return {"kind": KIND, **config.to_dict(self)}
@@ -71,12 +82,26 @@ class DeconstructingConfig:
         return out
 
 
-def run_comparisons(cfg, store, data, progress=True, log=print, executor=None, data_ref=None):
-    """Run (or resume) every variant of ``cfg`` into ``store``; the shared groups once."""
-    tasks = {}
-    for name, imp_cfg in cfg.plan().items():
-        exp = Experiment(imp_cfg, store, data, progress=progress, log=log, variant=name, data_ref=data_ref)
-        for task in exp.tasks():
-            tasks.setdefault(task.group, task)                # θ0 and the dense run: the first variant's
-    execute(list(tasks.values()), store, executor or Serial(), log, describe)
-    store.mark_complete()
+class DeconstructingExperiment(Experiment):
+    """Every variant of ``cfg`` as IMP experiments in one store; the shared groups (θ0, dense) once."""
+    kind = KIND
+    json_key = "variants"
+    describe = staticmethod(IMPExperiment.describe)
+
+    @classmethod
+    def check(cls, cfg):
+        check_plan(cfg.imp)
+
+    @staticmethod
+    def summary(store):
+        """{variant name: its IMPExperiment.summary} for every variant of the stored comparisons."""
+        names = dict.fromkeys(name for c in store.config["comparisons"] for _, name, _ in variants(c))
+        return {name: IMPExperiment.summary(store, name) for name in names}
+
+    def tasks(self):
+        tasks = {}
+        for name, imp_cfg in self.cfg.plan().items():
+            exp = IMPExperiment(imp_cfg, self.store, self.data_ref, self.log, variant=name)
+            for task in exp.tasks():
+                tasks.setdefault(task.group, task)                # θ0 and the dense run: the first variant's
+        return list(tasks.values())

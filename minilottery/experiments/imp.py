@@ -19,15 +19,15 @@ from functools import partial
 
 from minilottery import config, layout
 from minilottery.config import option
-from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
+from minilottery.experiments.base import Experiment, check_common, plain
 from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
 from minilottery.lottery.criteria import CRITERIA, score_masks
 from minilottery.lottery.pruning import (fraction_remaining, global_prune, layer_rates, ones_masks,
                                          plan_counts, prune_by_score, prune_counts, random_mask_like)
-from minilottery.lottery.resets import reinitialize, rewind
-from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model, width_error
-from minilottery.plan import DataRef, Job, Serial, Task, execute
+from minilottery.lottery.resets import reinit_control, reset
+from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.nn.stacked import stacks
@@ -36,7 +36,6 @@ from minilottery.train import TrainConfig, train
 
 KIND = "imp"                            # the experiment kind stored in the file
 RUN_KINDS = ("ticket", "reinit", "random")  # the run kinds; controls are reinit and random
-
 
 
 @dataclass
@@ -69,20 +68,13 @@ class IMPConfig:
 
     def __post_init__(self):
         self.control_levels = tuple(int(v) for v in self.control_levels)
-        for name, choices in (("model", MODELS), ("dataset", tuple(INPUT_SHAPES))):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {choices}")
-        for name, low in (("rounds", 1), ("trials", 1), ("reinit", 0), ("rewind_iteration", 0), ("seed", 0)):
+        check_common(self.model, self.dataset, self.seed, {"": self.train}, self.dropout, self.width)
+        for name, low in (("rounds", 1), ("trials", 1), ("reinit", 0), ("rewind_iteration", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
-        t = self.train
-        if self.rewind_iteration >= t.iterations:
-            raise ConfigError(f"--rewind-iteration {self.rewind_iteration} must be below --iterations {t.iterations}")
-        if t.batch_size > SPLIT_SIZES[self.dataset][0]:
-            raise ConfigError(f"--batch-size {t.batch_size} exceeds the {SPLIT_SIZES[self.dataset][0]} "
-                              f"training examples of {self.dataset}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.rewind_iteration >= self.train.iterations:
+            raise ConfigError(f"--rewind-iteration {self.rewind_iteration} must be below --iterations "
+                              f"{self.train.iterations}")
         has_conv = self.model != "lenet_300_100"
         for name in ("fc_rate",) + (("conv_rate",) if has_conv else ()):
             if not 0.0 < getattr(self, name) < 1.0:
@@ -91,8 +83,6 @@ class IMPConfig:
             raise ConfigError(f"--output-rate must be in [0, 1) (0: never pruned), got {self.output_rate}")
         if not has_conv and self.conv_rate != 0.0:
             raise ConfigError(f"--conv-rate {self.conv_rate} given, but {self.model} has no conv layers")
-        if width_error(self.model, self.width):
-            raise ConfigError("--" + width_error(self.model, self.width))
         for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES})):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {tuple(choices)}")
@@ -109,37 +99,56 @@ class IMPConfig:
         return config.build(cls, base, given)
 
     def to_dict(self):
-        return config.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return config.from_dict(cls, d)
+        return {"kind": KIND, **config.to_dict(self)}
 
     def has_controls(self, level):
         return level > 0 and (not self.control_levels or level in self.control_levels)
 
 
-class Experiment:
+class IMPExperiment(Experiment):
     """An IMP experiment as a plan of runs (minilottery/plan.py), run or resumed into a store.
 
     ``variant`` names one IMP variant among several in a store (a Deconstructing
     comparison): its levels 1.. live under that name, θ0 and the dense run are shared.
-    ``data_ref`` says where workers find the data (default: ``data`` itself, shipped to them).
     """
+    kind = KIND
 
-    def __init__(self, cfg, store, data, progress=True, log=print, variant=None, data_ref=None):
-        self.cfg, self.store, self.progress, self.log = cfg, store, progress, log
+    def __init__(self, cfg, store, data, log=print, variant=None):
+        super().__init__(cfg, store, data, log)
         self.kinds, self.variant = weight_kinds(cfg), variant
         self.stackable = stacks(_shape_model(cfg))       # its runs can train stacked (Dense nets)
-        self.data_ref = data_ref or DataRef.inline_data(data)
-        self.data_ref.provide(data)
+
+    @classmethod
+    def check(cls, cfg):
+        check_plan(cfg)
 
     def path(self, t, level=None, name=None):
         return layout.run(t, level, name, self.variant)
 
-    def run(self, executor=None):
-        execute(self.tasks(), self.store, executor or Serial(), self.log, describe)
-        self.store.mark_complete()
+    @staticmethod
+    def describe(attrs):
+        """The line a finished IMP run gets."""
+        return (f"Pm {100 * attrs['Pm']:.1f}%, early stop {attrs['early_stop_iteration']}, test "
+                f"{100 * attrs['early_stop_test_acc']:.2f}% (final {100 * attrs['final_test_acc']:.2f}%)")
+
+    @staticmethod
+    def summary(store, variant=None):
+        """[one dict per finished run]: its trial, level, run name and attrs (kind, Pm, the training summary).
+
+        ``variant``: one IMP variant of a store holding several (its levels and the shared dense run).
+        """
+        rows = []
+        for trial in store.groups(layout.TRIALS):
+            t = int(trial)
+            found = [int(v) for v in store.groups(layout.levels(t))]
+            if variant:
+                found = [v for v in found if v == 0] + [int(v) for v in store.groups(layout.levels(t, variant))]
+            for level in sorted(set(found)):
+                for run in store.groups(layout.run(t, level, variant=variant)):
+                    a = {} if run == "mask" else store.attrs(layout.run(t, level, run, variant))
+                    if a.get("completed", False):
+                        rows.append({"trial": t, "level": level, "run": run, **plain(a)})
+        return rows
 
     # -- the plan: what each group needs -------------------------------------------------------
     def tasks(self):
@@ -197,7 +206,7 @@ class Experiment:
         """The level whose trained ticket a level's mask is made from."""
         return 0 if self.cfg.oneshot else level - 1
 
-    def theta_reset(self, t):
+    def reset_point(self, t):
         """What tickets restart from: θ0, or θk of the dense run under late resetting."""
         return self.read(t, 0, "ticket")["snapshot"] if self.cfg.rewind_iteration else self.read(t, name="theta0")
 
@@ -209,24 +218,24 @@ class Experiment:
         base = ones_masks(final) if cfg.oneshot or src == 0 else self.read_mask(t, src)
         steps = level if cfg.oneshot else 1
         rng = Streams.from_seed(cfg.seed, t, level, len(RUN_KINDS)).mask   # ties and `random`
-        mask = prune_step(cfg, self.kinds, self.weights_only(self.theta_reset(t)), final, base, rng, steps)
+        mask = prune_step(cfg, self.kinds, self.weights_only(self.reset_point(t)), final, base, rng, steps)
         return {k: v.astype(bool) for k, v in mask.items()}, {"Pm": fraction_remaining(mask)}
 
     def read_mask(self, t, level):
         return {k: v.astype("float32") for k, v in self.read(t, level, "mask").items()}
 
-    def ticket_start(self, t, level, theta, mask, rng):
+    def ticket_start(self, t, level, start, mask, rng):
         """(start weights, fills) of a level's ticket: the mask-1 action on the kept weights, then
         the mask-0 action on the pruned ones (w_final from the source level's ticket). Both work
-        from ``theta``, the reset point: θ0, or θk under late resetting (so freeze_init freezes at θk)."""
+        from ``start``, the reset point: θ0, or θk under late resetting (so freeze_init freezes at θk)."""
         cfg, src = self.cfg, self.source_level(level)
         src_run = self.read(t, src, "ticket")
-        starts = mask1_start(cfg.mask1, self.weights_only(theta), mask, rng)
+        starts = mask1_start(cfg.mask1, self.weights_only(start), mask, rng)
         prev_mask = None if cfg.oneshot or src == 0 else self.read_mask(t, src)
         prev_fill = None if cfg.oneshot else src_run.get("fill")
-        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(theta),   # θ0, or θk: as mask-1
+        starts, fills = mask0_apply(cfg.mask0, starts, self.weights_only(start),   # θ0, or θk: as mask-1
                                     self.weights_only(src_run["weights"]), mask, prev_mask, prev_fill)
-        return {**theta, **starts}, {k: f for k, f in fills.items() if f is not None}
+        return {**start, **starts}, {k: f for k, f in fills.items() if f is not None}
 
     def job(self, t, level, kind, j=0):
         """The training run of one group, as a Job: its start, mask and frozen fills read here."""
@@ -234,36 +243,35 @@ class Experiment:
         key = (cfg.seed, t, level, RUN_KINDS.index(kind), j)      # the run's own seeded streams
         theta0 = self.read(t, name="theta0")
         mask = ones_masks(self.weights_only(theta0)) if level == 0 else self.read_mask(t, level)
-        theta, fills = theta0, {}
+        start, fills = theta0, {}
         if kind == "ticket" and level > 0:
-            theta = self.theta_reset(t)
+            start = self.reset_point(t)
             rngs = Streams.from_seed(*key)
             model_of(cfg, rngs)                                    # as the run: init drawn
-            theta, fills = self.ticket_start(t, level, theta, mask, rngs.init)
+            start, fills = self.ticket_start(t, level, start, mask, rngs.init)
         elif kind == "reinit":
-            theta = reinitialize(cfg.model, Streams.from_seed(*key), cfg.dataset, cfg.dropout, cfg.width)
+            start = reinit_control(cfg.model, Streams.from_seed(*key), cfg.dataset, cfg.dropout, cfg.width)
         elif kind == "random":
-            theta, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
+            start, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
         snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
         label = self.label(t, level, "ticket" if kind == "ticket" else f"{kind}_{j}") + ": "
         stack = None if fills or snaps or not self.stackable else (
             (cfg.model, cfg.dataset, cfg.train, self.data_ref), train_runs_stacked)   # one architecture
-        return Job(train_run, (cfg, self.data_ref, key, kind, theta, mask, fills, snaps, label, self.progress),
-                   stack=stack)
+        return Job(train_run, (cfg, self.data_ref, key, kind, start, mask, fills, snaps, label), stack=stack)
 
 
-def _start(cfg, key, theta, mask, fills):
+def _start(cfg, key, start, mask, fills):
     rngs = Streams.from_seed(*key)
     model = model_of(cfg, rngs)
-    rewind(model, theta, mask, fills)
+    reset(model, start, mask, fills)
     return model, rngs
 
 
-def train_run(cfg, data_ref, key, kind, theta, mask, fills, snaps, label, progress):
+def train_run(cfg, data_ref, key, kind, start, mask, fills, snaps, label):
     """One IMP run on whichever process runs it: (arrays, attrs) for the store."""
-    model, rngs = _start(cfg, key, theta, mask, fills)
+    model, rngs = _start(cfg, key, start, mask, fills)
     pm = fraction_remaining(mask)
-    res = train(model, data_ref.load(), cfg.train, rngs, snapshot_iterations=snaps, progress=progress,
+    res = train(model, data_ref.load(), cfg.train, rngs, snapshot_iterations=snaps,
                 label=label.replace(": ", f" (Pm {100 * pm:.1f}%): "))
     return _stored(cfg, model, res, kind, pm, fills, snaps)
 
@@ -272,7 +280,7 @@ def train_runs_stacked(runs):
     """IMP runs (train_run's arguments, one architecture, no fills or snapshots) trained as one
     stacked network: the list of their (arrays, attrs), each what train_run gives it."""
     cfg, data_ref = runs[0][0], runs[0][1]
-    models, streams = zip(*(_start(cfg, key, theta, mask, fills) for _, _, key, _, theta, mask, fills, *_ in runs))
+    models, streams = zip(*(_start(cfg, key, start, mask, fills) for _, _, key, _, start, mask, fills, *_ in runs))
     results = train_stacked(list(models), data_ref.load(), cfg.train, list(streams))
     return [_stored(cfg, m, res, r[3], fraction_remaining(r[5]), r[6], r[7])
             for m, res, r in zip(models, results, runs)]
@@ -285,12 +293,6 @@ def _stored(cfg, model, res, kind, pm, fills, snaps):
     if snaps:
         arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
     return arrays, {**res.summary(), "Pm": pm, "kind": kind}
-
-
-def describe(attrs):
-    """The line a finished run gets."""
-    return (f"Pm {100 * attrs['Pm']:.1f}%, early stop {attrs['early_stop_iteration']}, test "
-            f"{100 * attrs['early_stop_test_acc']:.2f}% (final {100 * attrs['final_test_acc']:.2f}%)")
 
 
 def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):
