@@ -34,6 +34,21 @@ Jackpot (S the sparsity, "0.90": the fraction of the searched weights pruned)::
     sparsity/S/finetune      magnitude masks fixed, the kept weights (and the dense classifier) trained
     sparsity/S/overlap       attrs: overlap(jackpot mask, X) overall and per layer (JSON)
 
+Prune-at-init (NAME = METHOD-ABLATION-sS, S the sparsity: ``snip-shuffle-s0.90``)::
+
+    trials/TT/theta0         θ0 (the seed's draw of trial TT, as IMP's)
+    trials/TT/masks/NAME     a mask (the reinit check trains the ``none`` mask: it has none of its own);
+                             attrs: density, density_per_layer (JSON)
+    trials/TT/runs/NAME      a trained pruned network: weights, curves; attrs: summary, test_acc (final)
+
+Instability (LLL the level, KKKKKK the rewind iteration k)::
+
+    trials/TT/theta0                          θ0 (the IMP file's, or the seed's draw)
+    trials/TT/parent                          snapshots/KKKKKK: W_k of the dense network; curves
+    trials/TT/levels/LLL/mask                 the IMP mask of level LLL (> 0), copied from the IMP file
+    trials/TT/levels/LLL/rewind/KKKKKK/copy_C one of the two copies: weights, curves, summary
+    trials/TT/levels/LLL/rewind/KKKKKK/path   alpha, test_error, train_error; attrs: instability
+
 Fractions in names have as many decimals as they need (:func:`fraction_name`).
 """
 TRIALS = "trials"
@@ -84,3 +99,16 @@ def sparsity(s, unit=None):
     """``sparsity/S`` of a jackpot store (``s`` a fraction, or a stored name), or a unit in it."""
     g = f"{SPARSITY}/{s if isinstance(s, str) else fraction_name(s)}"
     return g if unit is None else f"{g}/{unit}"
+
+
+def pai(t, what, name=None):
+    """Prune-at-init: ``trials/TT/theta0``, ``trials/TT/masks/NAME``, ``trials/TT/runs/NAME``."""
+    return f"{trial(t)}/{what}" + (f"/{name}" if name else "")
+
+
+def rewound(t, what=None, level=None, k=None):
+    """Instability: ``trials/TT/{theta0,parent}``, ``.../levels/LLL/mask``, ``.../levels/LLL/rewind/KKKKKK/NAME``."""
+    g = trial(t) if level is None else run(t, level)
+    if k is not None:
+        g += f"/rewind/{k:06d}"
+    return g if what is None else f"{g}/{what}"

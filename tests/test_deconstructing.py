@@ -5,7 +5,7 @@ import pytest
 
 from minilottery import layout
 from minilottery.errors import ConfigError
-from minilottery.experiments import imp as imp_mod
+from minilottery.experiments import imp_runs as imp_mod
 from minilottery.experiments.deconstructing import DeconstructingConfig, DeconstructingExperiment, variants
 from minilottery.experiments.imp import IMPConfig, IMPExperiment
 from minilottery.lottery.pruning import magnitude_prune, ones_masks

@@ -1,7 +1,6 @@
 """Every experiment kind takes the deeper networks (tiny widths, tiny data): IMP with global pruning
 that never touches BatchNorm, the 1×1 shortcuts or the output layer, a Deconstructing criterion and
 action, supermasks, edge-popup and jackpots; BatchNorm parameters are never masked or scored."""
-import numpy as np
 import pytest
 
 from minilottery import backend, layout

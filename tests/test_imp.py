@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minilottery.experiments import imp as imp_mod
+from minilottery.experiments import imp_runs as imp_mod
 from minilottery import layout
 from minilottery.errors import ConfigError
 from minilottery.experiments.imp import IMPConfig, IMPExperiment

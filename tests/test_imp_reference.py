@@ -8,7 +8,8 @@ mask's ties from (seed, trial, level, 3)), the plan's tickets and masks must equ
 import numpy as np
 
 from minilottery import layout
-from minilottery.experiments.imp import IMPConfig, IMPExperiment, prune_step
+from minilottery.experiments.imp import IMPConfig, IMPExperiment
+from minilottery.lottery.imp_round import prune_step
 from minilottery.lottery.pruning import ones_masks
 from minilottery.lottery.resets import reset
 from minilottery.nn.models import build_model

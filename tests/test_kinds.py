@@ -22,7 +22,9 @@ TINY = {"imp": dict(iterations=10, eval_every=5, rounds=1, reinit=0),
         "deconstructing": dict(iterations=10, eval_every=5, rounds=1, reinit=0, comparisons=("mask0",)),
         "supermask": dict(method="at_init", iterations=10, eval_every=5, keep=(0.5,), weights=("theta0",)),
         "jackpot": dict(iterations=10, eval_every=5, pretrain_iterations=10, finetune_iterations=5,
-                        batch_size=32, sparsities=(0.5,))}
+                        batch_size=32, sparsities=(0.5,)),
+        "instability": dict(iterations=10, eval_every=5, rewind_iteration=(0, 5), points=3),
+        "prune_at_init": dict(iterations=10, eval_every=5, method=("snip",), sparsity=(0.5,), score_examples=20)}
 
 
 def test_every_kind_is_in_the_table_and_its_config_names_it():

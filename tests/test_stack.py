@@ -95,7 +95,7 @@ def test_an_imp_experiment_is_bitwise_the_same_stacked(tmp_path, monkeypatch):
     data = tiny_mnist(200, 50)
     cfg = IMPConfig.paper("lenet_300_100", iterations=12, eval_every=6, rounds=2, trials=2, reinit=2,
                           random_pruning=True, lr=1e-3)
-    from minilottery.experiments import imp as imp_mod
+    from minilottery.experiments import imp_runs as imp_mod
     sizes, real = [], imp_mod.train_runs_stacked
     monkeypatch.setattr(imp_mod, "train_runs_stacked", lambda runs: sizes.append(len(runs)) or real(runs))
     files = {}

@@ -23,6 +23,10 @@ COMMANDS = {
                        "Deconstructing Lottery Tickets: criteria, mask-1 and mask-0 actions compared (resumable)"),
     "supermask": ("minilottery.commands.supermask", "supermasks over frozen weights: at init, learned, edge-popup"),
     "jackpot": ("minilottery.commands.jackpot", "Lottery Jackpots: masks searched in a pre-trained network (resumable)"),
+    "instability": ("minilottery.commands.instability",
+                    "linear mode connectivity of networks and IMP subnetworks rewound to k (resumable)"),
+    "prune-at-init": ("minilottery.commands.prune_at_init",
+                      "SNIP, GraSP, SynFlow, magnitude, random at initialisation, with sanity checks (resumable)"),
     "report": ("minilottery.commands.report", "table and plot of an experiment file"),
     "bench": ("minilottery.commands.bench", "time training steps against PyTorch"),
 }

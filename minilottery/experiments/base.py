@@ -91,7 +91,9 @@ def check_common(model, dataset, seed, trains=(), dropout=0.0, width=1.0):
 _NAMES = {"imp": ("IMPConfig", "IMPExperiment"),
           "deconstructing": ("DeconstructingConfig", "DeconstructingExperiment"),
           "supermask": ("SupermaskConfig", "SupermaskExperiment"),
-          "jackpot": ("JackpotConfig", "JackpotExperiment")}
+          "jackpot": ("JackpotConfig", "JackpotExperiment"),
+          "instability": ("InstabilityConfig", "InstabilityExperiment"),
+          "prune_at_init": ("PruneAtInitConfig", "PruneAtInitExperiment")}
 
 
 class _Kinds(Mapping):

@@ -4,7 +4,10 @@ For each trial t (its own θ0):
   level 0:  train the dense network from θ0 → θ_f.
   level r:  mask_r = prune(θ_f of level r−1, mask_{r−1})   (iterative), or
             mask_r = prune(θ_f of level 0, 1) to the same per-layer fractions (one-shot);
-            ticket:  reset the survivors to θ0 (or θk, late resetting) and train;
+            ticket:  reset the survivors to θ0 (or θk, late resetting) and train (``retrain``:
+                     rewind, the LTH's; lr_rewind: keep the final weights, masked, and replay the
+                     whole learning-rate schedule, Renda et al. 2020; finetune: keep them and train
+                     at the schedule's final rate; every choice retrains ``iterations`` iterations);
             controls (the paper's): K random reinitialisations θ0' ⊙ mask_r, and
             random pruning: a random mask with mask_r's per-layer counts, from θ0.
 After r rounds a layer keeps (1 − rate)^r of its weights; Pm is the overall fraction.
@@ -14,7 +17,7 @@ complete, so an interrupted experiment continues at its first unfinished run
 and ends with the same results as one never interrupted (each run draws from
 its own seeded streams and reads its inputs from the file).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from minilottery import config, layout
@@ -22,20 +25,22 @@ from minilottery.config import option
 from minilottery.errors import ConfigError
 from minilottery.experiments.base import Experiment, check_common, plain
 from minilottery.lottery.actions import CODE_NAMES, MASK0, MASK1, mask0_apply, mask1_start
-from minilottery.lottery.criteria import CRITERIA, score_masks
-from minilottery.lottery.pruning import (fraction_remaining, global_prune, layer_rates, ones_masks,
-                                         plan_counts, prune_by_score, prune_counts, random_mask_like)
-from minilottery.lottery.resets import reinit_control, reset
+from minilottery.experiments import imp_runs as runs
+from minilottery.experiments.imp_runs import finetune_config, model_of
+from minilottery.lottery.criteria import CRITERIA
+from minilottery.lottery.imp_round import prune_step, round_plan
+from minilottery.lottery.pruning import fraction_remaining, ones_masks, random_mask_like
+from minilottery.lottery.resets import reinit_control
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
+from minilottery.nn.stacked import stacks
 from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
-from minilottery.nn.stacked import stacks
-from minilottery.stack import train_stacked
-from minilottery.train import TrainConfig, train
+from minilottery.train import TrainConfig
 
 KIND = "imp"                            # the experiment kind stored in the file
 RUN_KINDS = ("ticket", "reinit", "random")  # the run kinds; controls are reinit and random
+RETRAIN = ("rewind", "lr_rewind", "finetune")
 
 
 @dataclass
@@ -51,6 +56,9 @@ class IMPConfig:
     random_pruning: bool = option(False, "the random-pruning control")
     control_levels: tuple = option((), "levels that get controls")
     rewind_iteration: int = option(0, "0: reset to θ0; k > 0: late resetting to θk")
+    retrain: str = option("rewind", "what a pruned level retrains from: rewind (θ0 or θk, the LTH), lr_rewind "
+                          "(its final weights, masked, with the lr schedule replayed), finetune (its final "
+                          "weights, masked, at the schedule's final lr)", choices=RETRAIN)
     conv_rate: float = option(0.0, "fraction of remaining conv weights pruned per round")
     fc_rate: float = option(0.2, "fraction of remaining hidden fully connected weights pruned per round "
                                  "(under --global-pruning: the one global rate)")
@@ -83,9 +91,16 @@ class IMPConfig:
             raise ConfigError(f"--output-rate must be in [0, 1) (0: never pruned), got {self.output_rate}")
         if not has_conv and self.conv_rate != 0.0:
             raise ConfigError(f"--conv-rate {self.conv_rate} given, but {self.model} has no conv layers")
-        for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES})):
+        for name, choices in (("criterion", CRITERIA), ("mask1", MASK1), ("mask0", {**MASK0, **CODE_NAMES}),
+                              ("retrain", RETRAIN)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"unknown --{name} {getattr(self, name)!r}; choose one of {tuple(choices)}")
+        if self.retrain != "rewind":
+            odd = [f"--{n.replace('_', '-')} {v}" for n, v, plain in (("rewind_iteration", self.rewind_iteration, 0),
+                   ("mask1", self.mask1, "rewind"), ("mask0", self.mask0, "zero")) if v != plain]
+            if odd:
+                raise ConfigError(f"--retrain {self.retrain} keeps the final weights; {odd[0]} applies to "
+                                  f"--retrain rewind only")
         bad = [v for v in self.control_levels if not 1 <= v <= self.rounds]
         if bad:
             raise ConfigError(f"--control-levels {bad} are outside 1..{self.rounds}")
@@ -245,7 +260,8 @@ class IMPExperiment(Experiment):
         mask = ones_masks(self.weights_only(theta0)) if level == 0 else self.read_mask(t, level)
         start, fills = theta0, {}
         if kind == "ticket" and level > 0:
-            start = self.reset_point(t)
+            start = self.reset_point(t) if cfg.retrain == "rewind" else self.read(t, self.source_level(level),
+                                                                                  "ticket")["weights"]
             rngs = Streams.from_seed(*key)
             model_of(cfg, rngs)                                    # as the run: init drawn
             start, fills = self.ticket_start(t, level, start, mask, rngs.init)
@@ -255,66 +271,11 @@ class IMPExperiment(Experiment):
             start, mask = theta0, random_mask_like(ones_masks(mask), mask, Streams.from_seed(*key).mask)
         snaps = (cfg.rewind_iteration,) if (level == 0 and cfg.rewind_iteration) else ()
         label = self.label(t, level, "ticket" if kind == "ticket" else f"{kind}_{j}") + ": "
+        run_cfg = replace(cfg, train=finetune_config(cfg.train)) if cfg.retrain == "finetune" and \
+            kind == "ticket" and level > 0 else cfg
         stack = None if fills or snaps or not self.stackable else (
-            (cfg.model, cfg.dataset, cfg.train, self.data_ref), train_runs_stacked)   # one architecture
-        return Job(train_run, (cfg, self.data_ref, key, kind, start, mask, fills, snaps, label), stack=stack)
-
-
-def _start(cfg, key, start, mask, fills):
-    rngs = Streams.from_seed(*key)
-    model = model_of(cfg, rngs)
-    reset(model, start, mask, fills)
-    return model, rngs
-
-
-def train_run(cfg, data_ref, key, kind, start, mask, fills, snaps, label):
-    """One IMP run on whichever process runs it: (arrays, attrs) for the store."""
-    model, rngs = _start(cfg, key, start, mask, fills)
-    pm = fraction_remaining(mask)
-    res = train(model, data_ref.load(), cfg.train, rngs, snapshot_iterations=snaps,
-                label=label.replace(": ", f" (Pm {100 * pm:.1f}%): "))
-    return _stored(cfg, model, res, kind, pm, fills, snaps)
-
-
-def train_runs_stacked(runs):
-    """IMP runs (train_run's arguments, one architecture, no fills or snapshots) trained as one
-    stacked network: the list of their (arrays, attrs), each what train_run gives it."""
-    cfg, data_ref = runs[0][0], runs[0][1]
-    models, streams = zip(*(_start(cfg, key, start, mask, fills) for _, _, key, _, start, mask, fills, *_ in runs))
-    results = train_stacked(list(models), data_ref.load(), cfg.train, list(streams))
-    return [_stored(cfg, m, res, r[3], fraction_remaining(r[5]), r[6], r[7])
-            for m, res, r in zip(models, results, runs)]
-
-
-def _stored(cfg, model, res, kind, pm, fills, snaps):
-    arrays = {"weights": model.get_weights(), "curves": res.curves}
-    if fills:
-        arrays["fill"] = fills                                   # frozen values F (mask-0 actions)
-    if snaps:
-        arrays["snapshot"] = res.snapshots[cfg.rewind_iteration]
-    return arrays, {**res.summary(), "Pm": pm, "kind": kind}
-
-
-def prune_step(cfg, kinds, init_weights, final_weights, base_mask, rng, steps=1):
-    """New mask: ``steps`` rounds' worth of the rates at once, lowest criterion scores first:
-    per layer, or (global pruning) over every layer whose own rate is above 0 together."""
-    keep = lambda rate: (1.0 - rate) ** steps  # noqa: E731  fraction of base kept
-    rates = layer_rates(kinds, cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
-    scores = score_masks(cfg.criterion, init_weights, final_weights, base_mask, rng)
-    if cfg.global_pruning:
-        return global_prune(scores, base_mask, 1.0 - keep(cfg.fc_rate), pruned_keys(rates), rng)
-    counts = prune_counts(base_mask, {k: 1.0 - keep(r) for k, r in rates.items() if r > 0})
-    return prune_by_score(scores, base_mask, counts, rng)
-
-
-def pruned_keys(rates):
-    """The weights a round prunes: those whose kind has a rate above 0 (never ResNet's shortcuts)."""
-    return [k for k, r in rates.items() if r > 0]
-
-
-def model_of(cfg, rngs):
-    """The configured network, its θ drawn from ``rngs.init``."""
-    return build_model(cfg.model, rngs, dataset=cfg.dataset, dropout=cfg.dropout, width=cfg.width)
+            (cfg.model, cfg.dataset, run_cfg.train, self.data_ref), runs.train_runs_stacked)   # one architecture
+        return Job(runs.train_run, (run_cfg, self.data_ref, key, kind, start, mask, fills, snaps, label), stack=stack)
 
 
 def _shape_model(cfg):
@@ -329,10 +290,4 @@ def weight_kinds(cfg):
 
 def check_plan(cfg):
     """Refuse, before any file exists, a pruning plan under which a layer would empty or stop shrinking."""
-    model = _shape_model(cfg)
-    counts = model.weight_counts()
-    rates = layer_rates(model.weight_kinds(), cfg.conv_rate, cfg.fc_rate, cfg.output_rate)
-    if cfg.global_pruning:
-        keys = pruned_keys(rates)
-        counts, rates = {"all pruned layers": sum(counts[k] for k in keys)}, {"all pruned layers": cfg.fc_rate}
-    return plan_counts(counts, rates, cfg.rounds, oneshot=cfg.oneshot)
+    return round_plan(_shape_model(cfg), cfg)

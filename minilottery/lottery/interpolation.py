@@ -45,6 +45,29 @@ def error_curve(model, w1, w2, splits, points=POINTS, batch_size=1000, prepare=N
     return {name: np.asarray(c) for name, c in curves.items()}
 
 
+def batchnorm_layers(model):
+    """The layers holding running statistics (BatchNorm), however deep in blocks."""
+    leaves = model.walk() if hasattr(model, "walk") else model.layers
+    return [layer for _, layer in leaves if "running_mean" in getattr(layer, "buffers", {})]
+
+
+def recompute_batchnorm(model, batches):
+    """Re-estimate every BatchNorm layer's running statistics at the current weights.
+
+    ``batches``: training mini-batches (x only), forwarded in train mode; each layer's
+    statistics become the plain average of the batches' statistics (momentum 1/i at the
+    i-th batch, PyTorch's momentum=None), whatever they were before.
+    """
+    layers = batchnorm_layers(model)
+    saved = [layer.momentum for layer in layers]
+    for i, x in enumerate(batches, 1):
+        for layer in layers:
+            layer.momentum = 1.0 / i                # running ← (1 − 1/i)·running + (1/i)·batch statistic
+        model.forward(asarray(x), train=True)
+    for layer, momentum in zip(layers, saved):
+        layer.momentum = momentum
+
+
 def instability(errors):
     """max_α error(α) − (error(0) + error(1)) / 2, a fraction (0.013 = 1.3 points of error)."""
     errors = np.asarray(errors, np.float64)

@@ -1,0 +1,87 @@
+"""Table and figure of a pruning-at-initialisation experiment file.
+
+One row per method and ablation, one column per sparsity: the final test accuracy
+(Frankle et al. 2021 report the accuracy at the end of training), mean [min–max] over
+trials. The figure draws accuracy against the percent of weights kept (log scale), one
+colour per method, one line style per sanity check.
+"""
+import os
+
+import numpy as np
+
+from minilottery.experiments.prune_at_init import group, summary
+from minilottery.reports import figure
+from minilottery.reports.imp import cell
+from minilottery.store import ExperimentStore
+
+STYLES = {"none": "-", "shuffle": "--", "reinit": ":", "invert": "-."}
+
+
+def rows(store, curves=False):
+    """Every finished run's row (its summary, densities, test_acc), with its training curves on request."""
+    out = summary(store)
+    if curves:
+        for r in out:
+            r["curves"] = store.read(group(r["trial"], "runs", r["run"]))[0]["curves"]
+    return out
+
+
+def collect(runs):
+    """{(method, ablation): {sparsity: [test_acc per trial]}} in the order the runs come."""
+    out = {}
+    for r in runs:
+        out.setdefault((r["method"], r["ablation"]), {}).setdefault(r["sparsity"], []).append(r["test_acc"])
+    return out
+
+
+def format_table(runs):
+    data = collect(runs)
+    sparsities = sorted({s for v in data.values() for s in v})
+    head = ["method", "sanity check"] + [f"test acc % at {100 * (1 - s):.3g}% kept" for s in sparsities]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (method, ablation), by_s in data.items():
+        lines.append("| " + " | ".join([method, ablation] + [cell(by_s.get(s, []), 100, "{:.2f}")
+                                                             for s in sparsities]) + " |")
+    return "\n".join(lines)
+
+
+def plot(runs, png, title):
+    plt = figure.pyplot()
+    if plt is None:
+        return None
+    data = collect(runs)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = {}
+    for (method, ablation), by_s in data.items():
+        colour = colours.setdefault(method, f"C{len(colours)}")
+        pts = sorted((100 * (1 - s), 100 * np.mean(v)) for s, v in by_s.items())
+        ax.plot(*zip(*pts), marker="o", ms=3, color=colour, linestyle=STYLES.get(ablation, "-"),
+                label=f"{method}" + ("" if ablation == "none" else f", {ablation}"))
+    kept = [100 * (1 - r["sparsity"]) for r in runs]
+    if max(kept) > 3 * min(kept):
+        figure.log_x(ax, [round(k, 2) for k in kept])
+        ax.invert_xaxis()
+    figure.label(ax, "percent of weights kept", "final test accuracy (%)", title)
+    ax.legend(fontsize=7, ncol=2)
+    return figure.save(fig, png)
+
+
+def report(path, png=None, make_plot=True, log=print, curves=None):
+    cfg = ExperimentStore.read_config(path)
+    runs = summary(ExperimentStore.open_readonly(path))
+    if not runs:
+        log(f"{path} has no finished runs yet")
+        return None
+    t = cfg["train"]
+    log(f"pruning at initialisation, {cfg['model']} on {cfg['dataset']}: global top-k of each score at θ0, "
+        f"then {t['iterations']} iterations of {t['optimizer']} lr {t['lr']}, batch {t['batch_size']}; "
+        f"{cfg['trials']} trial(s)")
+    table = format_table(runs)
+    log(table)
+    if make_plot:
+        png = png or os.path.splitext(path)[0] + ".png"
+        if plot(runs, png, f"pruning at initialisation, {cfg['model']} / {cfg['dataset']}"):
+            log(f"plot: {png}")
+        else:
+            log(figure.SKIPPED)
+    return table
