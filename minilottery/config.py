@@ -143,3 +143,20 @@ def _check_applies(cfg, given):
 def to_dict(cfg):
     """A JSON-able dict of a (nested) config; tuples become lists."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls, d):
+    """The inverse of :func:`to_dict` (unknown keys are refused, naming them)."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {unknown}")
+    values = {}
+    for k, v in d.items():
+        t = names[k].type
+        if dataclasses.is_dataclass(t):
+            v = from_dict(t, v)
+        elif (typing.get_origin(t) or t) is tuple:
+            v = tuple(v)
+        values[k] = v
+    return cls(**values)

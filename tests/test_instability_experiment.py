@@ -98,3 +98,13 @@ def test_a_rerun_resumes_and_the_report_shows_every_level_and_k(tmp_path):
 def test_bad_options_are_refused(bad, match):
     with pytest.raises(ConfigError, match=match):
         InstabilityConfig.paper(**{**TINY, "rewind_iteration": (0, 10), **bad})
+
+
+def test_the_command_takes_model_data_and_training_from_the_imp_file(tmp_path):
+    from minilottery.commands.instability import imp_settings
+    cfg = _imp(tmp_path / "imp.h5", tiny_mnist(200, 40), seed=3)
+    got = imp_settings(str(tmp_path / "imp.h5"), {}, (0, 2))
+    assert got["train"] == cfg.train and isinstance(got["train"].milestones, tuple)
+    assert (got["model"], got["dataset"], got["seed"], got["trials"]) == (cfg.model, cfg.dataset, 3, cfg.trials)
+    with pytest.raises(ConfigError, match="--level 3"):
+        imp_settings(str(tmp_path / "imp.h5"), {}, (3,))
