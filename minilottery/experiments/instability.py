@@ -103,10 +103,6 @@ class InstabilityConfig:
     def to_dict(self):
         return {"kind": KIND, **config.to_dict(self)}
 
-    @classmethod
-    def from_dict(cls, d):
-        return config.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
-
 
 group = layout.rewound
 

@@ -76,10 +76,6 @@ class PruneAtInitConfig:
     def to_dict(self):
         return {"kind": KIND, **config.to_dict(self)}
 
-    @classmethod
-    def from_dict(cls, d):
-        return config.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
-
     def variants(self):
         """[(name, method, sparsity, ablation)] of every run of a trial, in order."""
         return [(run_name(m, s, a), m, s, a) for m in self.method for s in self.sparsity for a in self.ablation]

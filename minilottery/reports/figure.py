@@ -1,4 +1,6 @@
 """What every report's figure shares: matplotlib without a display, Pm axes, protocol titles, legends, saving."""
+import os
+
 import numpy as np
 
 
@@ -89,4 +91,15 @@ def save(fig, png, layout=True):
         fig.tight_layout()
     fig.savefig(png, dpi=120, format="png")                          # at exactly this path
     plt.close(fig)
+    return png
+
+
+def draw(make, path, png, log):
+    """Draw a report's figure by ``make(png)`` at ``png`` (default: the experiment file's name as .png) and log
+    where it went, or SKIPPED when ``make`` drew nothing; returns the PNG's path, or None."""
+    png = png or os.path.splitext(path)[0] + ".png"
+    if not make(png):
+        log(SKIPPED)
+        return None
+    log(f"plot: {png}")
     return png

@@ -205,16 +205,13 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     log("\nat the end of training:")
     log(format_table(data, {**LABELS, "ticket": ticket_label(cfg)}, AT_THE_END))
     if make_plot:
-        png = png or os.path.splitext(path)[0] + ".png"
-        if plot(data, png, title(cfg), {**LABELS, "ticket": ticket_label(cfg)}, cfg["trials"]):
-            log(f"plot: {png}")
-            if curves is not None:
-                levels = list(curves) or figure3_levels(data)
-                cpng = os.path.splitext(png)[0] + "_curves.png"
-                heading = (f"{ticket_label(cfg)} during training, {cfg['model']} on {cfg['dataset']}\n"
-                           + title(cfg).split("\n")[1])
-                if plot_curves(level_curves(store, levels), cpng, heading, cfg["trials"]):
-                    log(f"plot: {cpng}")
-        else:
-            log(figure.SKIPPED)
+        png = figure.draw(lambda png: plot(data, png, title(cfg), {**LABELS, "ticket": ticket_label(cfg)},
+                                           cfg["trials"]), path, png, log)
+        if png and curves is not None:
+            levels = list(curves) or figure3_levels(data)
+            cpng = os.path.splitext(png)[0] + "_curves.png"
+            heading = (f"{ticket_label(cfg)} during training, {cfg['model']} on {cfg['dataset']}\n"
+                       + title(cfg).split("\n")[1])
+            if plot_curves(level_curves(store, levels), cpng, heading, cfg["trials"]):
+                log(f"plot: {cpng}")
     return table

@@ -5,7 +5,6 @@ error on the path, and the instability (max − mean of the endpoints, in percen
 points), test and training; "stable" below 2 points. Means over trials.
 The figure: the test error along α for every (level, k), and instability against k.
 """
-import os
 
 import numpy as np
 
@@ -86,9 +85,5 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     table = format_table(paths)
     log(table)
     if make_plot:
-        png = png or os.path.splitext(path)[0] + ".png"
-        if plot(paths, png, f"instability, {cfg['model']} / {cfg['dataset']}"):
-            log(f"plot: {png}")
-        else:
-            log(figure.SKIPPED)
+        figure.draw(lambda png: plot(paths, png, f"instability, {cfg['model']} / {cfg['dataset']}"), path, png, log)
     return table

@@ -141,7 +141,5 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     log("\noverlap(jackpot mask, criterion mask) = |kept by both| / |kept by the jackpot|, overall")
     log(format_overlap(rows))
     if make_plot:
-        png = png or os.path.splitext(path)[0] + ".png"
-        made = plot(store, rows, png, title(cfg, source))
-        log(f"plot: {png}" if made else figure.SKIPPED)
+        figure.draw(lambda png: plot(store, rows, png, title(cfg, source)), path, png, log)
     return table

@@ -5,7 +5,6 @@ One row per method and ablation, one column per sparsity: the final test accurac
 trials. The figure draws accuracy against the percent of weights kept (log scale), one
 colour per method, one line style per sanity check.
 """
-import os
 
 import numpy as np
 
@@ -79,9 +78,6 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     table = format_table(runs)
     log(table)
     if make_plot:
-        png = png or os.path.splitext(path)[0] + ".png"
-        if plot(runs, png, f"pruning at initialisation, {cfg['model']} / {cfg['dataset']}"):
-            log(f"plot: {png}")
-        else:
-            log(figure.SKIPPED)
+        figure.draw(lambda png: plot(runs, png, f"pruning at initialisation, {cfg['model']} / {cfg['dataset']}"),
+                    path, png, log)
     return table

@@ -129,13 +129,9 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
     table = format_table(runs, cfg["method"])
     log(table)
     if make_plot:
-        png = png or os.path.splitext(path)[0] + ".png"
         samples = cfg["eval_samples"] if cfg["method"] == "learned" else None
-        if plot(runs, png, title(cfg), samples):
-            log(f"plot: {png}")
-            cpng = os.path.splitext(png)[0] + "_curves.png"
-            if curves is not None and plot_curves(store, runs, cpng, title(cfg)):
-                log(f"plot: {cpng}")
-        else:
-            log(figure.SKIPPED)
+        png = figure.draw(lambda png: plot(runs, png, title(cfg), samples), path, png, log)
+        cpng = png and os.path.splitext(png)[0] + "_curves.png"
+        if png and curves is not None and plot_curves(store, runs, cpng, title(cfg)):
+            log(f"plot: {cpng}")
     return table
