@@ -23,7 +23,7 @@ output layer instead of 20% / 10% (so Pm falls to 2.9% in 7 rounds instead of
 import os
 import sys
 
-from minilottery import config
+from minilottery import config, defaults
 from minilottery.commands import executor_from_args, run_example, run_in_store
 from minilottery.experiments.deconstructing import COMPARISONS, DeconstructingConfig
 from minilottery.experiments.imp import IMPConfig
@@ -44,7 +44,8 @@ def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the paper's protocol")
     p.add_argument("--only", choices=tuple(COMPARISONS), action="append",
                    help="run only this comparison (repeatable; default: all three)")
-    config.add_flags(p, IMPConfig, only=OVERRIDABLE)
+    config.add_flags(p, IMPConfig, only=OVERRIDABLE, paper_defaults=defaults.example(
+        IMPConfig, IMPConfig.paper("lenet_300_100", **QUICK), IMPConfig.paper("lenet_300_100", **PAPER), OVERRIDABLE))
 
 
 def run(args):

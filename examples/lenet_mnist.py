@@ -25,7 +25,7 @@ Results are bitwise the same for any number of workers.
 import os
 import sys
 
-from minilottery import config
+from minilottery import config, defaults
 from minilottery.commands import executor_from_args, run_example, run_in_store
 from minilottery.experiments.imp import IMPConfig
 
@@ -46,7 +46,8 @@ def main(argv=None):
 
 def own_flags(p):
     p.add_argument("--paper", action="store_true", help="the paper's full protocol")
-    config.add_flags(p, IMPConfig, only=OVERRIDABLE)
+    config.add_flags(p, IMPConfig, only=OVERRIDABLE, paper_defaults=defaults.example(
+        IMPConfig, IMPConfig.paper("lenet_300_100", **QUICK), IMPConfig.paper("lenet_300_100", **PAPER), OVERRIDABLE))
 
 
 def run(args):

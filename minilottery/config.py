@@ -83,6 +83,8 @@ def add_flags(parser, cls, skip=(), paper_defaults=(), only=None):
 
 
 def _default(f):
+    if "shown" in f.metadata:
+        return f.metadata["shown"]
     if f.default is not dataclasses.MISSING:
         return f.default if f.default != () else "all"
     if f.default_factory is not dataclasses.MISSING:

@@ -15,14 +15,13 @@ from its own seeded streams, so each run's result is bitwise the same with 1,
 """
 import os
 import signal
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from minilottery import backend, blas, progress
 from minilottery.errors import ConfigError, MiniLotteryError
-from minilottery.progress import format_seconds
+from minilottery.progress import RunBar
 from minilottery.stack import bundles
 
 _DATA = {}   # (dataset, data_dir, mirror) -> Splits, one load per process
@@ -89,7 +88,12 @@ class Task:
 # -- executors ---------------------------------------------------------------------------------
 
 class Executor:
-    """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes."""
+    """submit(job) -> future; wait_any(futures) -> the finished ones; a context manager that closes.
+
+    ``live``: wait_any also takes ``timeout`` (seconds; it may return nothing), so the coordinator can
+    show the runs in flight while it waits.
+    """
+    live = False
 
     def cause(self, error):
         """The error to report for a run whose future raised ``error``."""
@@ -149,7 +153,7 @@ class Local(Executor):
     run in flight fails alike; each job announces its run on a queue as it starts, so the
     failure names the run whose worker died, not whichever of them is collected first.
     """
-    name = "local"
+    name, live = "local", True
 
     def __init__(self, workers):
         import multiprocessing
@@ -160,12 +164,13 @@ class Local(Executor):
         self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_track,
                                         initargs=(self.started, os.getpid()))
         self.dead, self.last = None, {}            # the error once a worker died; pid -> its latest run
+        self.began = {}                            # run -> when a worker was seen starting it (progress)
 
     def submit(self, job):
         return self.pool.submit(job)
 
-    def wait_any(self, futures):
-        done = list(wait(futures, return_when=FIRST_COMPLETED).done)
+    def wait_any(self, futures, timeout=None):
+        done = list(wait(futures, timeout=timeout, return_when=FIRST_COMPLETED).done)
         self._drain()                              # a few lines per finished run: the pipe never fills
         return done
 
@@ -173,6 +178,7 @@ class Local(Executor):
         while not self.started.empty():
             pid, run = self.started.get()
             self.last[pid] = run
+            self.began.setdefault(run, time.perf_counter())
 
     def cause(self, error):
         from concurrent.futures.process import BrokenProcessPool
@@ -199,7 +205,7 @@ class Local(Executor):
 
 class Cluster(Executor):
     """A Dask distributed scheduler at ``address`` (``pip install 'minilottery[cluster]'``)."""
-    name = "dask"
+    name, live = "dask", True
 
     def __init__(self, address):
         try:
@@ -216,8 +222,11 @@ class Cluster(Executor):
     def submit(self, job):
         return self.client.submit(job, pure=False)
 
-    def wait_any(self, futures):
-        return list(self.distributed.wait(futures, return_when="FIRST_COMPLETED").done)
+    def wait_any(self, futures, timeout=None):
+        try:
+            return list(self.distributed.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:                   # (distributed's TimeoutError is the builtin one)
+            return []
 
     def close(self):
         pass                                   # the client belongs to whoever made it
@@ -245,13 +254,24 @@ def make_executor(workers=None, scheduler=None, stack=None, progress=False):
 # -- the loop ----------------------------------------------------------------------------------
 
 def execute(tasks, store, executor, log=print, describe=None):
-    """Run every task whose group is not complete, in dependency order; only this process writes."""
+    """Run every task whose group is not complete, in dependency order; only this process writes.
+
+    Says first what it found (``resuming: 3 of 8 runs done, 5 to go``), then one line per finished
+    run and, while runs are in flight on workers, a live bar (:class:`progress.RunBar`).
+    """
     tasks = {t.group: t for t in tasks}
     todo = {g: t for g, t in tasks.items() if not store.done(g)}
     missing = {d for t in todo.values() for d in t.deps if d not in tasks and not store.done(d)}
     if missing:
         raise MiniLotteryError(f"the plan needs groups nothing makes: {sorted(missing)[:3]}")
-    bar = RunBar(len(todo), log)
+    runs = sum(1 for t in tasks.values() if t.label)            # training runs; the rest is cheap
+    left = sum(1 for t in todo.values() if t.label)
+    workers = getattr(executor, "workers", 1)
+    if left < runs:
+        log(f"resuming: {runs - left} of {runs} runs done, {left} to go" + (f" on {workers} workers" if workers > 1 else ""))
+    elif runs:
+        log(f"{runs} runs to go" + (f" on {workers} workers" if workers > 1 else ""))
+    bar = RunBar(left, log, workers, began=getattr(executor, "began", None))
     running = {}
 
     def collect(finished):
@@ -266,7 +286,7 @@ def execute(tasks, store, executor, log=print, describe=None):
                 continue
             for t, (arrays, attrs) in zip(ts, results if len(ts) > 1 else [results]):
                 store.write(t.group, arrays, attrs)
-                bar.tick(t, describe(attrs) if describe else None)
+                bar.finish(t, describe(attrs) if describe else None, share=len(ts))
         if failure:
             t, e = failure
             if isinstance(e, MiniLotteryError):
@@ -275,6 +295,8 @@ def execute(tasks, store, executor, log=print, describe=None):
                                    f"command to continue from the runs already saved") from e
 
     def submit(tasks, job):
+        for t in tasks:
+            bar.start(t)
         f = executor.submit(job)
         running[f] = tasks
         if f.done():
@@ -295,7 +317,6 @@ def execute(tasks, store, executor, log=print, describe=None):
                         submit([t], work)
                 else:
                     store.write(g, *work)
-                    bar.tick(t, None)
         for tasks, job in bundles(ready, stack):     # stack.py: one key's jobs in runs of ``stack``
             submit(tasks, job)
         if not running:
@@ -304,38 +325,10 @@ def execute(tasks, store, executor, log=print, describe=None):
             if todo:
                 raise MiniLotteryError(f"the plan is stuck: {sorted(todo)[:3]} wait on groups that never finish")
             break
-        collect(executor.wait_any(list(running)))
-    bar.close()
-
-
-class RunBar:
-    """One line per finished run, and a bar over runs (tqdm on a terminal, plain lines otherwise)."""
-
-    def __init__(self, total, log):
-        self.total, self.done, self.log, self.start = total, 0, log, time.perf_counter()
-        self.tqdm = None
-        if total and sys.stderr.isatty():
-            try:
-                from tqdm import tqdm
-                self.tqdm = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def tick(self, task, text):
-        self.done += 1
-        if text is None:
-            if self.tqdm:
-                self.tqdm.update(1)
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        line = f"[{self.done}/{self.total}, eta {format_seconds(eta)}] {task.label or task.group}: {text}"
-        if self.tqdm:
-            self.tqdm.write(line, file=sys.stderr)
-            self.tqdm.update(1)
+        if executor.live:
+            finished = executor.wait_any(list(running), timeout=bar.wait_s())
+            bar.show()
         else:
-            self.log(line)
-
-    def close(self):
-        if self.tqdm:
-            self.tqdm.close()
+            finished = executor.wait_any(list(running))
+        collect(finished)
+    bar.close()

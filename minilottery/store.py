@@ -31,17 +31,12 @@ import re
 
 import h5py
 
-from minilottery import h5file
+from minilottery import h5file, identity
 from minilottery.errors import DivergenceError, StoreError, one_line
 from minilottery.h5file import FORMAT, group_file, valid_group, write_file
 from minilottery.lock import ExclusiveLock, LockHeld, check_writable, fsync_dir
 
 __all__ = ["FORMAT", "StoreError", "StoreView", "ExperimentStore"]
-
-
-def _diff(old, new):
-    keys = sorted(set(old) | set(new))
-    return ", ".join(f"{k}: file has {old.get(k)!r}, asked {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
 def _norm(group):
@@ -69,11 +64,21 @@ class StoreView:
         """The configuration dict stored in an experiment file (validating the file)."""
         return h5file.read_index(os.fspath(path))[1]
 
-    def _check_config(self, config):
-        if self.config != json.loads(json.dumps(config)):
+    def _check_config(self, config, grow=False):
+        """Refuse another configuration, naming only the settings that differ; with ``grow``, a configuration
+        that only adds runs is taken in and the union recorded (identity.merge); returns what grew."""
+        config = json.loads(json.dumps(config))
+        if self.config == config:
+            return []
+        merged, clash = (identity.merge(self.config, config) if grow
+                         else (None, identity.differences(self.config, config)))
+        if clash:
             raise StoreError(f"{self.path} holds an experiment with another configuration "
-                             f"({_diff(self.config, config)}); choose another output file "
+                             f"({'; '.join(clash)}); choose another output file "
                              f"or rerun with the file's configuration")
+        grown = identity.changes(self.config, merged)
+        self._config_json, self.config, self.complete = json.dumps(merged, sort_keys=True), merged, False
+        return grown
 
     def _locate(self, group):
         """(written group, path inside its file) for a group at or under a written group, else None."""
@@ -154,10 +159,12 @@ class StoreView:
 class ExperimentStore(StoreView):
     """The one writer of an experiment: locked, resumable, atomic group writes."""
 
-    def __init__(self, path, config):
+    def __init__(self, path, config, grow=False):
         """Open ``path`` for ``config`` (a JSON-able dict), creating it if absent, and lock it; refuses
         another configuration, a file another writer holds, a corrupt or foreign file, a folder that
-        is not the store's own."""
+        is not the store's own. ``grow=True``: a configuration that only adds runs continues the file,
+        whose configuration becomes the union (identity.py; ``self.config`` is then what to run,
+        ``self.grown`` what changed)."""
         if config is None:
             raise TypeError("an ExperimentStore needs the experiment's configuration")
         self.path, self.closed, self.bytes_written, self._lock = os.fspath(path), False, 0, None
@@ -179,10 +186,10 @@ class ExperimentStore(StoreView):
             fresh = self.created = not os.path.exists(self._real)
             cfg = json.loads(json.dumps(config))
             self._load((json.dumps(cfg, sort_keys=True), cfg, {}, False) if fresh else h5file.read_index(self._real))
-            self._check_config(config)
+            self.grown = self._check_config(config, grow)
             self._clean(fresh)
             own = os.path.basename(self._real) + ".d/"
-            if fresh or any(t != own + group_file(g) for g, t in self._links.items()):   # new, or renamed
+            if fresh or self.grown or any(t != own + group_file(g) for g, t in self._links.items()):
                 with self._writing("the index"):
                     self._write_index()
         except BaseException:

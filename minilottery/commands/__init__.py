@@ -7,6 +7,7 @@ stderr and exit code 2 (tracebacks only for real bugs). Examples use the same
 pieces: :func:`add_io_arguments` and :func:`guarded`.
 """
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -97,38 +98,87 @@ def write_json(path, obj):
 
 
 def add_experiment_arguments(p, cls, paper_defaults, out_help, json_help, skip=()):
-    """An experiment command's flags: the config's, data and output, --json, the executor."""
-    config.add_flags(p, cls, skip=skip, paper_defaults=paper_defaults)
+    """An experiment command's flags: the config's (their defaults as the numbers they resolve to for the
+    ``--model`` / ``--method`` on the command line), --config / --print-config, data and output, --json,
+    the executor."""
+    config.add_flags(p, cls, skip=skip, paper_defaults=resolved_defaults(cls, paper_defaults))
+    p.add_argument("--config", default=None, metavar="FILE.toml",
+                   help="run the configuration in this TOML file (from --print-config, or report --toml); "
+                        "flags given as well override it")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration (as TOML) and the plan (runs, estimated time), and exit")
     add_io_arguments(p, out_help=out_help, json_help=json_help)
     add_executor_arguments(p)
 
 
-def run_command(cfg, args, out):
-    """Run or resume ``cfg`` as a command: its flags' output, data, --json and executor."""
+def resolved_defaults(cls, names):
+    """{flag: "VALUE for MODEL"} of ``names``: what each default resolves to for the model (and method)
+    on the command line (defaults.py); a dict of texts is kept as it is."""
+    from minilottery import defaults
+    if isinstance(names, dict) or not hasattr(cls, "paper"):
+        return names
+    choice = {"model": defaults.chosen("--model", "lenet_300_100")}
+    if any(f.name == "method" and f.type is str for f in dataclasses.fields(cls)):
+        choice["method"] = defaults.chosen("--method", "learned")
+    try:
+        cfg = cls.paper(**choice)
+    except MiniLotteryError:                          # a bad --model: the parser will say so
+        return names
+    why = "for " + " ".join(choice.values())
+    return defaults.shown(cls, cfg, names, why)
+
+
+def config_from_args(args, cls, skip=()):
+    """The configuration a command runs: the papers' protocol (or ``--config FILE``) with the flags given."""
+    from minilottery import identity, tomlconfig
+    given = config.overrides(args, cls, skip)
+    if not getattr(args, "config", None):
+        return cls.paper(**given)
+    d = tomlconfig.load(args.config)
+    inner = identity.inner(d)
+    choice = {k: v for k, v in (("model", inner.get("model")), ("method", d.get("method")))
+              if isinstance(v, str)}
+    base = tomlconfig.from_toml(cls, d, cls.paper(**choice))
+    return config.build(cls, {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}, given)
+
+
+def print_config(cfg, out, args):
+    """--print-config: the configuration as TOML (``--config`` reads it back) and the plan, as comments."""
+    from minilottery import estimate, tomlconfig
+    from minilottery.store import ExperimentStore
+    store = ExperimentStore.open_readonly(out) if os.path.exists(out) else None
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    plan = estimate.plan(cfg, store, workers)
+    print(tomlconfig.dumps(cfg.to_dict(), f"{cfg.to_dict()['kind']} experiment into {out}\nplan: {plan['text']}"),
+          end="")
+
+
+def run_command(cfg, args, out=None):
+    """Run, resume or grow ``cfg`` as a command: its flags' output (default: a name that carries the
+    configuration), data, --json, --print-config and executor."""
+    from minilottery import api
+    out = args.out or out or api.default_out(cfg)
+    if getattr(args, "print_config", False):
+        return print_config(cfg, out, args)
     with executor_from_args(args) as executor:
-        return run_in_store(cfg, out if args.out is None else args.out, args.data_dir, args.mirror, args.json, executor=executor)
+        return run_in_store(cfg, out, args.data_dir, args.mirror, args.json, executor=executor)
 
 
 def run_in_store(cfg, out, data_dir=None, mirror=None, json_path=None, log=print, executor=None):
-    """Check everything, load the data, run or resume the experiment of ``cfg``'s kind into ``out`` (on
-    ``executor``, default serial), print its report, write ``{"config", key: summary}`` to ``json_path``;
+    """Run, resume or grow the experiment of ``cfg`` into ``out`` (``minilottery.run``), print its report,
+    write ``{"config", key: summary}`` to ``json_path`` (JSON all the way down: reports/export.plain);
     return the summary."""
+    from minilottery import api
     from minilottery.experiments.base import KINDS
-    from minilottery.plan import DataRef
-    from minilottery.store import ExperimentStore
+    from minilottery.reports import export
     _, experiment, report = KINDS[cfg.to_dict()["kind"]]
-    experiment.check(cfg)
-    check_writable(out, "experiment file")
     check_writable(json_path, "--json")
-    data = DataRef(cfg.dataset, data_dir, mirror)
-    data.load()                                                        # before any file is made
-    with ExperimentStore(out, cfg.to_dict()) as store:
-        log(f"experiment file: {os.path.abspath(out)}")
-        experiment(cfg, store, data, log=log).run(executor)
-        rows = experiment.summary(store)
+    from minilottery.store import ExperimentStore
+    results = api.run(cfg, out, data_dir=data_dir, mirror=mirror, log=log, executor=executor)
     report(out, log=log)
+    rows = export.plain(experiment.summary(ExperimentStore.open_readonly(out)))   # JSON text decoded
     if json_path:
-        write_json(json_path, {"config": cfg.to_dict(), experiment.json_key: rows})
+        export.write_json(json_path, results.config, rows, key=experiment.json_key)
         log(f"wrote {json_path}")
     return rows
 
@@ -145,7 +195,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        add_backend_argument(p)
+        if name != "report":                           # a report computes nothing
+            add_backend_argument(p)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(module=module)
     return parser
@@ -165,7 +216,7 @@ def run_example(doc, add_own, run, out_help, argv=None):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return guarded(lambda: importlib.import_module(args.module).run(args), args.backend)
+    return guarded(lambda: importlib.import_module(args.module).run(args), getattr(args, "backend", None))
 
 
 def guarded(job, backend_name=None):

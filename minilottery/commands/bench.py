@@ -19,8 +19,9 @@ from minilottery.rng import Streams
 def add_arguments(parser):
     parser.add_argument("--repeats", type=int, default=30, help="timed repeats per case (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
-                        help=f"comma-separated subset of {','.join(CASES)} (default: all but conv6)")
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), metavar="CASE",
+                        help=f"cases to time, space-separated like every list flag: {' '.join(CASES)} "
+                             f"(default: {' '.join(DEFAULT_CASES)})")
     parser.add_argument("--batch", type=int, default=60, help="batch size (default 60)")
     parser.add_argument("--density", type=float, default=0.8,
                         help="fraction of weights kept by the random masks; 1 = no masks (default 0.8)")
@@ -65,6 +66,7 @@ def run_stacks(args):
 
 
 def run(args):
+    args.cases = ",".join(c for item in args.cases for c in item.split(","))   # (lenet,conv2 still accepted)
     check(args)
     if args.threads:
         set_blas_threads(args.threads)

@@ -8,8 +8,7 @@ variant shares θ0 and the dense run. The IMP flags set the protocol every
 variant runs (defaults: the paper's for the model); rerunning the same command
 continues an interrupted experiment.
 """
-from minilottery import config
-from minilottery.commands import add_experiment_arguments, run_command
+from minilottery.commands import add_experiment_arguments, config_from_args, run_command
 from minilottery.commands.imp import PROTOCOL_FIELDS
 from minilottery.experiments.deconstructing import DeconstructingConfig
 
@@ -18,11 +17,10 @@ VARIED = ("criterion", "mask1", "mask0")      # set by the comparisons themselve
 
 def add_arguments(p):
     add_experiment_arguments(p, DeconstructingConfig, PROTOCOL_FIELDS,
-                             "experiment file (default runs/MODEL_DATASET_deconstructing.h5)",
+                             "experiment file (default runs/MODEL_DATASET_deconstructing[-SETTINGS].h5)",
                              "write every variant's finished runs (level, Pm, early stop, accuracies) to this "
                              "JSON file", skip=VARIED)
 
 
 def run(args):
-    cfg = DeconstructingConfig.paper(**config.overrides(args, DeconstructingConfig, skip=VARIED))
-    run_command(cfg, args, f"runs/{cfg.imp.model}_{cfg.dataset}_deconstructing.h5")
+    run_command(config_from_args(args, DeconstructingConfig, skip=VARIED), args)

@@ -5,8 +5,7 @@ command continues an interrupted experiment. Every check (options, the whole
 pruning plan, the output path, the dataset, the backend) happens before the
 experiment file is made.
 """
-from minilottery import config
-from minilottery.commands import add_experiment_arguments, run_command
+from minilottery.commands import add_experiment_arguments, config_from_args, run_command
 from minilottery.experiments.imp import IMPConfig
 from minilottery.train import TrainConfig
 
@@ -15,11 +14,10 @@ PROTOCOL_FIELDS = ("dataset", "conv_rate", "fc_rate", "output_rate", "global_pru
 
 
 def add_arguments(p):
-    add_experiment_arguments(p, IMPConfig, PROTOCOL_FIELDS, "experiment file (default runs/MODEL_DATASET_imp.h5)",
+    add_experiment_arguments(p, IMPConfig, PROTOCOL_FIELDS, "experiment file (default runs/MODEL_DATASET_imp[-SETTINGS].h5: the settings that differ from the paper's)",
                              "write every finished run's summary (level, Pm, early stop, accuracies) to this "
                              "JSON file")
 
 
 def run(args):
-    cfg = IMPConfig.paper(**config.overrides(args, IMPConfig))
-    run_command(cfg, args, f"runs/{cfg.model}_{cfg.dataset}_imp.h5")
+    run_command(config_from_args(args, IMPConfig), args)

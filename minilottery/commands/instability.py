@@ -8,7 +8,8 @@ resumes) that IMP experiment, to the highest level asked, into OUT_imp.h5 with t
 import os
 
 from minilottery import config
-from minilottery.commands import add_experiment_arguments, executor_from_args, run_in_store
+from minilottery.commands import (add_experiment_arguments, executor_from_args, print_config, run_in_store,
+                                  config_from_args as from_flags)
 from minilottery.errors import ConfigError
 from minilottery.experiments.instability import InstabilityConfig
 from minilottery.train import TrainConfig
@@ -18,7 +19,7 @@ FROM_IMP = ("model", "dataset", "seed", "trials", "dropout") + TrainConfig.names
 
 def add_arguments(p):
     add_experiment_arguments(p, InstabilityConfig, ("dataset",) + TrainConfig.names(),
-                             "experiment file (default runs/MODEL_DATASET_instability.h5)",
+                             "experiment file (default runs/MODEL_DATASET_instability[-SETTINGS].h5: the settings that differ from the paper's)",
                              "write, per (level, k), the error curves and the instability to this JSON file")
 
 
@@ -40,7 +41,9 @@ def imp_settings(path, given, levels):
 
 
 def config_from_args(args, out):
-    """The analysis' config, and the IMP config to run first (or None)."""
+    """The analysis' config, and the IMP config to run first (or None; a ``--config`` file names its IMP file)."""
+    if getattr(args, "config", None):
+        return from_flags(args, InstabilityConfig), None
     given = config.overrides(args, InstabilityConfig)
     levels = tuple(given.get("level") or (0,))
     imp_cfg = None
@@ -62,9 +65,14 @@ def config_from_args(args, out):
 
 
 def run(args):
-    model = args.model or "lenet_300_100"
-    out = args.out or os.path.join("runs", f"{model}_{args.dataset or 'mnist'}_instability.h5")
+    out = args.out
+    if out is None:                                # a name that carries the settings (the IMP file's aside)
+        from minilottery import api, identity
+        probe, _ = config_from_args(args, os.path.join("runs", "instability.h5"))
+        out = identity.default_out({**probe.to_dict(), "imp": ""}, api.reference(probe))
     cfg, imp_cfg = config_from_args(args, out)
+    if args.print_config:
+        return print_config(cfg, out, args)
     with executor_from_args(args) as executor:
         if imp_cfg is not None:
             run_in_store(imp_cfg, cfg.imp, args.data_dir, args.mirror, executor=executor)

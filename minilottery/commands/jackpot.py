@@ -8,7 +8,7 @@ edge-popup; pre-training and fine-tuning keep their protocols (minilottery/exper
 but for their lengths, --pretrain-iterations and --finetune-iterations (default: the search's).
 Rerunning the same command continues an interrupted experiment.
 """
-from minilottery import config
+from minilottery import commands
 from minilottery.commands import add_experiment_arguments, run_command
 from minilottery.experiments.jackpot import JackpotConfig
 from minilottery.train import TrainConfig
@@ -19,7 +19,7 @@ PAPER_DEFAULTS = {**dict.fromkeys(("dataset",) + TrainConfig.names(), "the paper
 
 
 def add_arguments(p):
-    add_experiment_arguments(p, JackpotConfig, PAPER_DEFAULTS, "experiment file (default runs/MODEL_DATASET_jackpot.h5)",
+    add_experiment_arguments(p, JackpotConfig, PAPER_DEFAULTS, "experiment file (default runs/MODEL_DATASET_jackpot[-SETTINGS].h5)",
                              "write per sparsity the dense, magnitude, jackpot, edge-popup and fine-tuned "
                              "test accuracies, their iterations and the overlaps to this JSON file")
     p.epilog = ("The training flags (--iterations to --eval-batch) set the score search of the jackpot and of "
@@ -28,9 +28,9 @@ def add_arguments(p):
 
 
 def config_from_args(args):
-    return JackpotConfig.paper(**config.overrides(args, JackpotConfig))
+    """The jackpot configuration of a command line: its flags over the protocols, or over --config."""
+    return commands.config_from_args(args, JackpotConfig)
 
 
 def run(args):
-    cfg = config_from_args(args)
-    run_command(cfg, args, f"runs/{cfg.model}_{cfg.dataset}_jackpot.h5")
+    run_command(config_from_args(args), args)

@@ -20,6 +20,8 @@ def add_arguments(p):
                         "curves in --csv (FILE_curves.csv beside it) and --json")
     p.add_argument("--csv", default=None, help="write one flat row per finished run to this CSV file")
     p.add_argument("--json", default=None, help="write the configuration and the rows to this JSON file")
+    p.add_argument("--toml", default=None, help="write the stored configuration to this TOML file "
+                                                "(run it again, or a variant, with COMMAND --config FILE)")
 
 
 def run(args):
@@ -27,6 +29,12 @@ def run(args):
         if not args.png.lower().endswith(".png"):
             raise ConfigError(f"--png {args.png!r} must name a .png file (the figure is written as PNG)")
         check_writable(args.png, "--png")
+    if args.toml:
+        from minilottery import tomlconfig
+        from minilottery.store import ExperimentStore
+        with open(args.toml, "w") as f:
+            f.write(tomlconfig.dumps(ExperimentStore.read_config(args.file), f"the configuration of {args.file}"))
+        print(f"wrote {args.toml}")
     report_for(args.file)(args.file, png=args.png, make_plot=not args.no_plot, curves=args.curves)
     if args.csv or args.json:
         cfg, rows = export.rows(args.file, curves=args.curves is not None)

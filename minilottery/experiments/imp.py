@@ -69,7 +69,8 @@ class IMPConfig:
                                          "ResNet's 1x1 shortcut convs are never pruned, as the paper)")
     criterion: str = option("large_final", "mask criterion: which weights a round keeps", choices=tuple(CRITERIA))
     mask1: str = option("rewind", "mask-1 action: what kept weights restart from", choices=tuple(MASK1))
-    mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at",
+    mask0: str = option("zero", "mask-0 action: what pruned weights are frozen at (freeze_init_zero_mask and "
+                        "freeze_init_zero_all: the paper's code names of variant1 and variant2)",
                     choices=tuple(MASK0) + tuple(CODE_NAMES))
     dropout: float = option(0.0, "dropout rate after hidden dense layers")
     seed: int = option(0, "experiment seed (θ0, data order, controls)")

@@ -76,7 +76,8 @@ class JackpotConfig:
                                kind=float, flag="sparsity")
     include_classifier: bool = option(False, "search the classifier too (the released code keeps it dense)")
     pretrained: str = option(None, "IMP experiment file whose trial-0 θ0 and dense run are the pre-trained "
-                                   "network; None: train one with the pretrain protocol and keep it here")
+                                   "network; without one, it is trained with the pretrain protocol and kept "
+                                   "here", shown="none")
     seed: int = option(0, "seed of θ0, data order, edge-popup's scores, random masks")
 
     def __post_init__(self):

@@ -53,8 +53,8 @@ class SupermaskConfig:
     dataset: str = option("mnist", "dataset", choices=tuple(INPUT_SHAPES))
     width: float = option(1.0, "channel multiplier of resnet20 and vgg* (CPU-sized runs)")
     train: TrainConfig = option(TrainConfig, "training of the scores (at_init: of the dense run)")
-    weights: tuple = option((), "frozen weights; at_init/learned: theta0 signed_constant; "
-                            "edgepopup: kaiming signed_kaiming (default: both)", kind=str)
+    weights: tuple = option((), "frozen weights: theta0, signed_constant (at_init, learned); kaiming, "
+                            "signed_kaiming (edgepopup)", kind=str)
     keep: tuple = option((), "fractions kept: at_init's sweep, edgepopup's k values", kind=float)
     dwr: str = option("both", "learned: dynamic weight rescaling off, on, or both", choices=tuple(DWR),
                       applies=("method", ("learned",)))

@@ -18,6 +18,9 @@ TITLES = {"criteria": "mask criteria", "mask1": "mask-1 actions (what kept weigh
           "mask0": "mask-0 actions (what pruned weights are frozen at)"}
 
 
+CHOICE = {"criteria": "criterion", "mask1": "mask-1", "mask0": "mask-0"}
+
+
 def comparison_data(store, comparison):
     """{variant label: {level: row}} of the winning tickets of one comparison's variants."""
     out = {}
@@ -69,7 +72,7 @@ def report(path, png=None, make_plot=True, log=print, curves=None):
         data = comparison_data(store, comparison)
         if not data:
             continue
-        labels = {label: label for label in data}
+        labels = {label: f"{CHOICE[comparison]} {label}" for label in data}
         tables[comparison] = format_tables(data)
         log(f"\n## {TITLES[comparison]}\n")
         log(tables[comparison])

@@ -63,10 +63,11 @@ def flatten(row, prefix=""):
     return out
 
 
-def write_json(path, config, rows):
+def write_json(path, config, rows, key="rows"):
+    """``{"config": ..., key: rows}`` as JSON (no NaN: None is null)."""
     _folder(path)
     with open(path, "w") as f:
-        json.dump({"config": config, "rows": rows}, f, indent=1, allow_nan=False)
+        json.dump({"config": config, key: plain(rows)}, f, indent=1, allow_nan=False)
     return path
 
 

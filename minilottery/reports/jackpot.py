@@ -94,12 +94,12 @@ def plot(store, rows, png, title):
         ax.axhline(mag, color="gray", ls="-.", lw=1, label="magnitude pruning, no training")
         cost = r.get("search_cost") or {}
         if cost.get("iteration") is not None:
-            ax.axvline(cost["iteration"], color="gray", ls=":", lw=1, label="jackpot reaches edge-popup's final")
+            ax.axvline(cost["iteration"], color="gray", ls=":", lw=1, label="jackpot reaches edge-popup's final accuracy")
         low = 100 * min(*lows, r["magnitude"]["test_acc"])
-        ax.set_ylim(max(low - 1, 100 * r["dense_test_acc"] - 15), 100 * r["dense_test_acc"] + 1)
-        ratio = "" if cost.get("ratio") is None else f" (at {cost['ratio']:.2f} of edge-popup's iterations)"
-        figure.label(ax, "search iterations", "test accuracy (%)", f"sparsity {100 * r['sparsity']:g}%{ratio}",
-                     legend=False)
+        ax.set_ylim(max(low - 1, 0), max(100 * r["dense_test_acc"], 100 * max(jc["test_acc"].max(), ec["test_acc"].max())) + 1)
+        ratio = "" if cost.get("ratio") is None else f", cost ratio {cost['ratio']:.2f}"
+        figure.label(ax, "iterations (of the search, or of fine-tuning)", "test accuracy (%)", legend=False)
+        ax.set_title(f"sparsity {100 * r['sparsity']:g}%{ratio}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     figure.legend_below(fig, axes, "one seed; test accuracy at every evaluation (never used to choose)", ncol=3)
     return figure.save(fig, png, layout=False)

@@ -57,9 +57,10 @@ def title(cfg):
     what = {"at_init": "supermask at initialisation (no training; mask from a dense run)",
             "learned": "learned supermask (Bernoulli σ(m))", "edgepopup": "edge-popup (top-k scores)"}[method]
     paper = PAPER_TRAIN[method].iterations if method in PAPER_TRAIN else paper_protocol(cfg["model"]).train.iterations
-    trained = "iterations of the dense run" if method == "at_init" else f"iterations, {t['optimizer']} lr {t['lr']:g}"
-    return (f"{what}, {cfg['model']} on {cfg['dataset']}\n"
-            + figure.protocol(t["iterations"], paper, what=trained) + f", seed {cfg['seed']}")
+    length = figure.protocol(t["iterations"], paper, what="iterations of the dense run" if method == "at_init"
+                             else "iterations")
+    return (f"{what}, {cfg['model']} on {cfg['dataset']}\n{length}"
+            + ("" if method == "at_init" else f", {t['optimizer']} lr {t['lr']:g}") + f", seed {cfg['seed']}")
 
 
 def plot(runs, png, title, samples=None):
@@ -67,6 +68,7 @@ def plot(runs, png, title, samples=None):
     if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    thresholded = False
     for name in dict.fromkeys(series(r) for r in runs):
         rs = sorted((r for r in runs if series(r) == name), key=lambda r: r["density"])
         x = [100 * r["density"] for r in rs]
@@ -76,8 +78,9 @@ def plot(runs, png, title, samples=None):
         mean = [100 * r["test_acc"] for r in rs]
         line[0].set_ydata(mean)                                  # the mean over the samples, not of min/mean/max
         if "threshold_test_acc" in rs[0]:
-            ax.plot(x, [100 * r["threshold_test_acc"] for r in rs], marker="x", ls="none",
-                    color=line[0].get_color(), label=f"{name}: σ(m) > 0.5")
+            ax.plot(x, [100 * r["threshold_test_acc"] for r in rs], marker="x", ls="none", color=line[0].get_color(),
+                    label=None if thresholded else "×: the thresholded mask σ(m) > 0.5")
+            thresholded = True
     xs = [100 * r["density"] for r in runs]
     if max(xs) > 3 * min(xs):
         figure.log_x(ax, [float(f"{x:.2g}") for x in xs])
