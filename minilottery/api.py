@@ -65,7 +65,7 @@ def run(cfg, out=None, *, data=None, workers=1, scheduler=None, data_dir=None, m
     from minilottery.plan import DataRef, make_executor
     from minilottery.store import ExperimentStore
     log = log or (lambda *a, **k: None)
-    out = out or default_out(cfg)
+    out = default_out(cfg) if out is None else out
     _, experiment, _ = KINDS[cfg.to_dict()["kind"]]
     experiment.check(cfg)
     lock.check_writable(out, "experiment file", ConfigError)

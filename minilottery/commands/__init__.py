@@ -157,7 +157,7 @@ def run_command(cfg, args, out=None):
     """Run, resume or grow ``cfg`` as a command: its flags' output (default: a name that carries the
     configuration), data, --json, --print-config and executor."""
     from minilottery import api
-    out = args.out or out or api.default_out(cfg)
+    out = args.out if args.out is not None else (out or api.default_out(cfg))    # "" is refused below
     if getattr(args, "print_config", False):
         return print_config(cfg, out, args)
     with executor_from_args(args) as executor:
