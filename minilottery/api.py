@@ -62,7 +62,8 @@ def run(cfg, out=None, *, data=None, workers=1, scheduler=None, data_dir=None, m
     from minilottery import lock
     from minilottery.errors import ConfigError
     from minilottery.experiments.base import KINDS
-    from minilottery.plan import DataRef, make_executor
+    from minilottery.executors import make_executor
+    from minilottery.plan import DataRef
     from minilottery.store import ExperimentStore
     log = log or (lambda *a, **k: None)
     out = default_out(cfg) if out is None else out

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minilottery import backend
-from minilottery.augment import AUGMENTATIONS, augment, standard_augmentation  # noqa: F401 (re-exported)
+from minilottery.augment import AUGMENTATIONS, augment
 from minilottery.download import (DatasetError, data_folder, ensure, gunzip, read_tar_members,
                                   sha256_bytes, sha256_file, sources)
 

@@ -14,12 +14,11 @@ On the CPU this removes the Python and launch overhead per run; on a GPU it turn
 launch-bound steps into one full one.
 """
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from minilottery import backend, blas
+from minilottery import backend, blas, executors
 from minilottery.backend import resident, xp_of
 from minilottery.data import Batches
 from minilottery.nn.losses import softmax_cross_entropy
@@ -91,9 +90,7 @@ class StackedJob:
 
     def __call__(self):
         first = self.jobs[0]
-        from minilottery import plan
-        if plan._STARTED is not None:                          # noqa: SLF001  (a local worker's queue)
-            plan._STARTED.put((os.getpid(), " + ".join(j.name for j in self.jobs)))
+        executors.announce(" + ".join(j.name for j in self.jobs))
         if backend.backend_name() != first.backend_name:
             backend.set_backend(first.backend_name)
         with blas.single_threaded():

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from minilottery.augment import AUGMENTATIONS, standard_augmentation
 from minilottery.backend import resident, to_numpy, xp_of
-from minilottery.data import AUGMENTATIONS, Batches, standard_augmentation
+from minilottery.data import Batches
 from minilottery.nn.losses import loss_and_correct, softmax_cross_entropy
 from minilottery.errors import ConfigError, DivergenceError
 from minilottery.nn.optim import OPTIMIZERS, make_optimizer

@@ -2,6 +2,7 @@
 a worker that dies is named and the store stays resumable."""
 import os
 import time
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -124,7 +125,7 @@ def test_serial_saves_each_run_before_the_next_and_ctrl_c_stops_at_once(tmp_path
 def test_a_failed_run_does_not_lose_the_others_that_finished(tmp_path):
     class Batch(plan.Serial):                          # every future done at once, the failure first
         def submit(self, job):
-            f = plan.Future()
+            f = Future()
             self.pending.append((f, job))
             return f
 

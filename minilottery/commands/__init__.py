@@ -80,7 +80,7 @@ def add_executor_arguments(p):
 
 def executor_from_args(args):
     """The executor of ``--workers`` / ``--scheduler``; per-iteration progress unless ``--quiet``."""
-    from minilottery.plan import make_executor
+    from minilottery.executors import make_executor
     return make_executor(args.workers, args.scheduler, getattr(args, "stack", None), progress=not args.quiet)
 
 

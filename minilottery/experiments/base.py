@@ -19,7 +19,8 @@ import numpy as np
 from minilottery.data import SPLIT_SIZES
 from minilottery.errors import ConfigError
 from minilottery.nn.models import DEEP, INPUT_SHAPES, MODELS, width_error
-from minilottery.plan import DataRef, Serial, execute
+from minilottery.executors import Serial
+from minilottery.plan import DataRef, execute
 
 
 class Experiment:

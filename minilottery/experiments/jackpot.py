@@ -16,7 +16,7 @@ Protocols (defaults of ``JackpotConfig.paper``):
   finetune  our choice (the paper quotes fine-tuning results from elsewhere): magnitude pruning, then
             the pre-training optimiser, learning rate and batch size for as many iterations as the
             search (the same number of steps), weights chosen on validation.
-The runs form a plan (minilottery/plan.py): ``pretrained`` first, then per sparsity the four runs,
+The runs (experiments/jackpot_runs.py) form a plan (minilottery/plan.py): ``pretrained`` first, then per sparsity the four runs,
 independent of each other (any executor; each bitwise the same on any), then ``overlap``.
 Seeds: pre-training as IMP trial 0; every run at sparsity s draws from Streams.from_seed(seed, 1,
 round(10⁶·s)) (jackpot and edge-popup see the same mini-batch order); the random criterion and
@@ -28,26 +28,21 @@ import os
 from dataclasses import dataclass, replace
 from functools import partial
 
-import numpy as np
-
 from minilottery import config, layout
 from minilottery.layout import fraction_name
-from minilottery.backend import asarray
 from minilottery.config import option
 from minilottery.data import epochs
 from minilottery.errors import ConfigError, StoreError
 from minilottery.experiments.base import Experiment, check_common, plain
-from minilottery.lottery.edgepopup import EdgePopup, drop_lowest
-from minilottery.lottery.jackpot import DEFAULTS, MASK_SUFFIX, Jackpot, layer_budgets, magnitude_masks
+from minilottery.experiments.jackpot_runs import RUNS, _model, _pretrained
+from minilottery.lottery.jackpot import DEFAULTS, layer_budgets
 from minilottery.lottery.jackpot_compare import CRITERIA, criterion_masks, overlaps, search_cost
-from minilottery.lottery.pruning import check_kept
-from minilottery.lottery.resets import reset
 from minilottery.nn.models import INPUT_SHAPES, MODELS, build_model
 from minilottery.plan import Job, Task
 from minilottery.protocol import paper_protocol
 from minilottery.rng import Streams
 from minilottery.store import ExperimentStore
-from minilottery.train import TrainConfig, evaluate, train
+from minilottery.train import TrainConfig
 
 KIND = "jackpot"
 
@@ -128,14 +123,6 @@ class JackpotConfig:
         return {"kind": KIND, **config.to_dict(self)}
 
 
-def budget_attrs(b):
-    """Store attrs of a ``Budgets``: sparsity over the searched layers and over every prunable layer."""
-    per_layer = {k: b.pruned.get(k, 0) / n for k, n in b.sizes.items()}           # p_l / n_l (dense: 0)
-    return {"sparsity": b.sparsity, "sparsity_all": b.sparsity_all, "threshold": b.threshold,
-            "pruned": json.dumps(b.pruned), "sizes": json.dumps(b.sizes), "dense_layers": json.dumps(b.dense),
-            "sparsity_per_layer": json.dumps(per_layer)}
-
-
 def imp_source(path, model, dataset, width=1.0):
     """(θ0, pre-trained weights, the dense run's attrs) of trial 0 of the IMP experiment at ``path``.
 
@@ -214,7 +201,6 @@ class JackpotExperiment(Experiment):
         return {}, {**{name: overall for name, (_, overall) in found.items()},
                     "per_layer": json.dumps({name: per for name, (per, _) in found.items()})}
 
-
     @staticmethod
     def describe(attrs):
         """The line a finished run gets."""
@@ -244,93 +230,3 @@ class JackpotExperiment(Experiment):
                                       "edgepopup_iterations": int(curves["edgepopup"]["iteration"][-1])}
             out.append(row)
         return out
-
-
-# -- the runs: module-level, so that any executor can run them; each returns (arrays, attrs) ---------
-def _model(cfg, weights=None):
-    """A fresh network (θ drawn from the seed's trial-0 streams, as IMP's θ0), ``weights`` loaded."""
-    model = build_model(cfg.model, Streams.from_seed(cfg.seed, 0), dataset=cfg.dataset, width=cfg.width)
-    if weights is not None:
-        model.set_weights(weights)
-    return model
-
-
-def _accuracies(net, data):
-    (vl, va), (tl, ta) = (evaluate(net, *(asarray(a) for a in split)) for split in (data.val, data.test))
-    return {"val_loss": vl, "val_acc": va, "test_loss": tl, "test_acc": ta}
-
-
-def _bool(masks):
-    return {k: np.asarray(m) != 0 for k, m in masks.items()}
-
-
-def _pretrained(cfg, data_ref, source=None):
-    """θ0 and the pre-trained weights: those read from the IMP file (``source``), or trained with
-    ``cfg.pretrain``."""
-    data = data_ref.load()
-    if source is not None:
-        theta0, weights, src = source
-        return ({"theta0": theta0, "weights": weights},
-                {"source": cfg.pretrained, **_accuracies(_model(cfg, weights), data),
-                 "source_final_test_acc": float(src.get("final_test_acc", math.nan))})
-    model = _model(cfg)
-    theta0 = model.get_weights()
-    res = train(model, data, cfg.pretrain, Streams.from_seed(cfg.seed, 0, 0, 0, 0),
-                label="pretrain: ", keep_best=True)                     # IMP trial 0's dense run, best kept
-    return ({"theta0": theta0, "weights": res.best_weights, "curves": res.curves},
-            {"source": "trained", **res.summary(), "val_acc": res.early_stop_val_acc,
-             "test_acc": res.early_stop_test_acc})
-
-
-def _magnitude(cfg, data_ref, weights, budgets, key, label):
-    start = magnitude_masks(weights, budgets)
-    model = _model(cfg)
-    reset(model, weights, start)                                        # W ⊙ m, nothing trained
-    return {"masks": _bool(start)}, {**_accuracies(model, data_ref.load()), **budget_attrs(budgets)}
-
-
-def _search(cfg, data_ref, net, weights, key, label):
-    """Train ``net``'s scores with the search protocol; (result, attrs incl. whether W, b are bitwise unchanged)."""
-    res = train(net, data_ref.load(), cfg.search, Streams.from_seed(*key), label=label,
-                keep_best=True)
-    after = net.model.get_weights()
-    unchanged = all(after[k].tobytes() == weights[k].tobytes() for k in net.model.params())  # BN statistics move
-    return res, {**res.summary(), "iterations": cfg.search.iterations, "weights_unchanged": unchanged}
-
-
-def _jackpot(cfg, data_ref, weights, budgets, key, label):
-    net = Jackpot(_model(cfg, weights), budgets, masks=magnitude_masks(weights, budgets),
-                  kept_score=DEFAULTS["kept_score"], pruned_score=DEFAULTS["pruned_score"])
-    res, attrs = _search(cfg, data_ref, net, weights, key, label)
-    best, n = res.best_weights, len(MASK_SUFFIX)
-    masks, final = {k[:-n]: v != 0 for k, v in best.items() if k.endswith(MASK_SUFFIX)}, _bool(net.masks())
-    for m in (masks, final):
-        check_kept(m, _kept(budgets), label)
-    return ({"scores": {k: v for k, v in best.items() if not k.endswith(MASK_SUFFIX)}, "masks": masks,
-             "final_masks": final, "curves": res.curves}, {**attrs, **budget_attrs(budgets)})
-
-
-def _kept(budgets):
-    """{key: n_l − p_l}: what every searched layer's mask keeps."""
-    return {k: budgets.sizes[k] - p for k, p in budgets.pruned.items()}
-
-
-def _edgepopup(cfg, data_ref, weights, budgets, key, label):
-    net = EdgePopup(_model(cfg, weights), None, Streams.from_seed(*key).mask, pruned=budgets.pruned)
-    res, attrs = _search(cfg, data_ref, net, weights, key, label)
-    masks = {k: drop_lowest(np.abs(v), net.pruned[k]) != 0 for k, v in res.best_weights.items()}
-    check_kept(masks, _kept(budgets), label)
-    return {"scores": res.best_weights, "masks": masks, "curves": res.curves}, attrs
-
-
-def _finetune(cfg, data_ref, weights, budgets, key, label):
-    model = _model(cfg)
-    reset(model, weights, magnitude_masks(weights, budgets))           # then the kept weights train
-    res = train(model, data_ref.load(), cfg.finetune, Streams.from_seed(*key), label=label,
-                keep_best=True)
-    return {"weights": res.best_weights, "curves": res.curves}, {**res.summary(),
-                                                                 "iterations": cfg.finetune.iterations}
-
-
-RUNS = {"magnitude": _magnitude, "jackpot": _jackpot, "edgepopup": _edgepopup, "finetune": _finetune}
-

@@ -92,7 +92,7 @@ class GlobalAvgPool2d(Layer):
 
     def backward(self, dy):
         # ∂y[n, c]/∂x[n, c, h, w] = 1/(H·W)
-        xp, (n, c, h, w) = xp_of(dy), self.shape
+        xp, (h, w) = xp_of(dy), self.shape[2:]
         dx = xp.empty(self.shape, dtype=dy.dtype)
         dx[...] = (dy / (h * w))[:, :, None, None]
         return dx
