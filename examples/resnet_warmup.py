@@ -37,7 +37,7 @@ of the claim (tickets vs. controls, with and without warmup) can be checked on i
 import os
 import sys
 
-from minilottery import config
+from minilottery import config, defaults
 from minilottery.commands import check_writable, executor_from_args, run_example
 from minilottery.data import Splits
 from minilottery.experiments.imp import IMPConfig, IMPExperiment
@@ -53,6 +53,7 @@ PAPER = dict(width=1.0, iterations=30_000, batch_size=128, milestones=(20_000, 2
 VARIANTS = {"standard": lambda p: dict(lr=0.1, warmup=0),
             "warmup": lambda p: dict(lr=0.03, warmup=p["milestones"][0])}  # §4: 0.03, warmed up to 20K of 30K
 DATASETS = ("fashion_mnist", "cifar10", "mnist")
+OVERRIDABLE = ("rounds", "iterations", "seed")
 
 
 def main(argv=None):
@@ -66,16 +67,22 @@ def own_flags(p):
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist", help="dataset (default: fashion_mnist)")
     p.add_argument("--only", choices=tuple(VARIANTS), default=None,
                    help="run one of the two experiments (the table shows whatever both files hold)")
-    config.add_flags(p, IMPConfig, only=("rounds", "iterations", "seed"))
+    quick, paper = (protocol_configs(p)["standard"] for p in (False, True))
+    config.add_flags(p, IMPConfig, only=OVERRIDABLE,
+                     paper_defaults=defaults.example(IMPConfig, quick, paper, OVERRIDABLE))
+
+
+def protocol_configs(paper, dataset="fashion_mnist", given=None):
+    """{variant: IMPConfig} of the quick or the paper's protocol, ``given`` (flag values) applied."""
+    proto = dict(PAPER if paper else QUICK)
+    proto.pop("subset")
+    return {name: IMPConfig.paper(**{**SHARED, "dataset": dataset, **proto, **extra(proto), **(given or {})})
+            for name, extra in VARIANTS.items()}
 
 
 def configs(args):
     """{variant: IMPConfig} of the chosen protocol, the command's flags applied."""
-    proto = dict(PAPER if args.paper else QUICK)
-    proto.pop("subset")
-    given = config.overrides(args, IMPConfig)
-    return {name: IMPConfig.paper(**{**SHARED, "dataset": args.dataset, **proto, **extra(proto), **given})
-            for name, extra in VARIANTS.items()}
+    return protocol_configs(args.paper, args.dataset, config.overrides(args, IMPConfig))
 
 
 def subset(data, sizes):

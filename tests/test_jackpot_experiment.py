@@ -13,6 +13,7 @@ from minilottery.__main__ import main as cli
 from minilottery.data import Splits
 from minilottery.errors import ConfigError, StoreError
 from minilottery.experiments import jackpot as jx
+from minilottery.experiments import jackpot_runs
 from minilottery.lottery.edgepopup import EdgePopup
 from minilottery.experiments.imp import IMPConfig
 from minilottery.lottery.jackpot import Jackpot, layer_budgets, magnitude_masks
@@ -77,12 +78,12 @@ def test_runs_stores_every_group_and_resumes_bitwise_without_retraining(tmp_path
                 assert store.done(f"sparsity/{fraction_name(s)}/{unit}"), (s, unit)
     assert ExperimentStore.read_config(whole)["kind"] == "jackpot"
     calls = Calls(stop=3)                                       # pretrain, jackpot, edge-popup of 0.90; stop
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     cut = tmp_path / "cut.h5"
     with pytest.raises(KeyboardInterrupt):
         run(cfg, cut, data)
     calls = Calls()
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     run(cfg, cut, data)                                         # resumes: fine-tuning of 0.90, then 0.50
     assert len(calls.nets) == 1 + 3
     first, second = all_arrays(whole), all_arrays(cut)
@@ -90,14 +91,14 @@ def test_runs_stores_every_group_and_resumes_bitwise_without_retraining(tmp_path
     for k in first:
         np.testing.assert_array_equal(first[k], second[k], err_msg=k)
     calls = Calls()
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     run(cfg, cut, data)                                         # finished: nothing trains again
     assert calls.nets == []
 
 
 def test_pretrained_weights_bitwise_unchanged_by_both_searches(tmp_path, data, monkeypatch):
     calls = Calls()
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     run(tiny_config(sparsities=(0.9,)), tmp_path / "x.h5", data)
     store = ExperimentStore.open_readonly(tmp_path / "x.h5")
     weights = store.read("pretrained")[0]["weights"]
@@ -116,7 +117,7 @@ def test_search_starts_at_the_magnitude_pruned_network_and_edgepopup_keeps_its_c
                                                                                       monkeypatch):
     cfg = tiny_config()
     calls = Calls()
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     run(cfg, tmp_path / "x.h5", data)
     assert len(calls.start) == len(SPARSITIES)
     store = ExperimentStore.open_readonly(tmp_path / "x.h5")
@@ -206,7 +207,7 @@ def fake_imp(path, model="lenet_300_100", dense=True):
 def test_pretrained_network_read_from_an_imp_file(tmp_path, data, monkeypatch):
     theta0, trained = fake_imp(tmp_path / "imp.h5")
     calls = Calls()
-    monkeypatch.setattr(jx, "train", calls)
+    monkeypatch.setattr(jackpot_runs, "train", calls)
     cfg = tiny_config(pretrained=str(tmp_path / "imp.h5"), pretrain_iterations=None, sparsities=(0.9,))
     run(cfg, tmp_path / "j.h5", data)
     assert len(calls.nets) == 3                                  # no pre-training: the searches and fine-tuning

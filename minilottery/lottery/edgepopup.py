@@ -135,7 +135,8 @@ class EdgePopup(ScoreNet):
         return self._masks[key]
 
     def relaxed_grad(self, key, s, g_mask):
-        return g_mask * xp_of(s).sign(s)                          # ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)
+        g_mask *= xp_of(s).sign(s)                                # ∂L/∂s = ∂L/∂W_eff ⊙ W ⊙ sign(s)
+        return g_mask
 
     def set_weights(self, scores):
         super().set_weights(scores)

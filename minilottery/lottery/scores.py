@@ -28,6 +28,8 @@ class ScoreNet:
                 raise ConfigError(f"score {key} {tuple(s.shape)} does not match a prunable weight of the model")
         self.model, self.output_shape = model, model.output_shape
         self.layers = {key: layers[key[:-2]] for key in scores}
+        for layer in self.layers.values():
+            layer.trains_weight = False                               # frozen: no ∂L/∂W is made
         self.scores = {k: asarray(s, dtype=self.layers[k].dtype).copy() for k, s in scores.items()}
         self._grads = {}
         self.masks_now = {}
@@ -38,13 +40,14 @@ class ScoreNet:
         raise NotImplementedError
 
     def relaxed_grad(self, key, s, g_mask):
-        """∂L/∂s from ∂L/∂m̃ = ∂L/∂W_eff ⊙ W (straight-through)."""
+        """∂L/∂s from ∂L/∂m̃ = ∂L/∂W_eff ⊙ W (straight-through); ``g_mask`` is the caller's to overwrite."""
         raise NotImplementedError
 
     # -- the trainer's interface ----------------------------------------------
     def forward(self, x, train=False):
         self.masks_now = {k: self.mask(k, s, train) for k, s in self.scores.items()}
-        self.model.set_masks(self.masks_now)
+        for key, m in self.masks_now.items():
+            self.layers[key].use_mask(m)                              # not copied: made anew, or unchanged
         return self.model.forward(x, train)
 
     __call__ = forward

@@ -63,8 +63,8 @@ class LearnedSupermask(ScoreNet):
             return self._eval_masks[key]                              # the same sample for a whole evaluation
         p = sigmoid(s)                                                # σ(m)
         if train or self.eval_mode == "sample":
-            u = (self.rng if train else self.eval_rng).random(s.shape, dtype=s.dtype)
-            g = (u < p).astype(s.dtype)                               # g ~ Bernoulli(σ(m))
+            g = (self.rng if train else self.eval_rng).random(s.shape, dtype=s.dtype)    # u ~ U[0, 1)
+            xp_of(g).less(g, p, out=g)                                # g = 1[u < σ(m)] ~ Bernoulli(σ(m)), in place
         else:
             g = (p > 0.5).astype(s.dtype)                             # threshold
         scale = 1.0
@@ -79,8 +79,8 @@ class LearnedSupermask(ScoreNet):
 
     def relaxed_grad(self, key, s, g_mask):
         p = self._p[key]
-        grad = g_mask * (p * (1 - p))                                 # ∂L/∂m = ∂L/∂g̃ ⊙ σ(m)(1 − σ(m))
-        return grad * self._scale[key] if self.dwr else grad
+        g_mask *= p * (1 - p)                                         # ∂L/∂m = ∂L/∂g̃ ⊙ σ(m)(1 − σ(m))
+        return g_mask * self._scale[key] if self.dwr else g_mask
 
     def backward(self, dy, input_grad=False):
         self.new_eval_sample()                                        # scores change: evaluate afresh

@@ -60,6 +60,7 @@ class Prunable(Layer):
         self.mask = None            # None means dense; else an array shaped like W
         self.fill = None            # (1 − m) ⊙ F, the frozen part of W_eff; None means F = 0
         self.grad_effective = None  # ∂L/∂W_eff, for score-trained masks
+        self.trains_weight = True   # False under a score-trained mask (ScoreNet): no ∂L/∂W, W is frozen
 
     def effective_weight(self):
         """W ⊙ m + (1 − m) ⊙ F, the weight the forward pass uses."""
@@ -88,10 +89,21 @@ class Prunable(Layer):
             one = self.dtype.type(1)
             self.fill = (one - self.mask) * asarray(fill, dtype=self.dtype)  # (1 − m) ⊙ F
 
+    def use_mask(self, mask):
+        """Install ``mask`` without a copy (a score-trained mask: its owner makes it anew or leaves it
+        be until the next forward, and never writes it between a forward and its backward)."""
+        if tuple(mask.shape) != tuple(self.params["W"].shape):
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape "
+                             f"{tuple(self.params['W'].shape)}")
+        self.mask, self.fill = asarray(mask, dtype=self.dtype), None
+
     def _weight_grad(self, d_eff):
         # ∂L/∂W = ∂L/∂W_eff ⊙ m ; frozen and pruned weights get exactly zero gradient
         self.grad_effective = d_eff
-        self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
+        if self.trains_weight:
+            self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
+        else:
+            self.grads.pop("W", None)                     # W never trains here: only ∂L/∂W_eff is kept
 
 
 def _matmul(a, b):
