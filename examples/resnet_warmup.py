@@ -124,7 +124,7 @@ def table(outs):
         cells = []
         for name in outs:
             for kind in ("ticket", "reinit"):
-                row = found[name].get(kind, {}).get(lv)
+                row = found[name].get(kind, {}).get(lv) if (kind, lv) != ("reinit", 0) else None  # dense: no control
                 cells.append(f"{100 * sum(row['acc']) / len(row['acc']):.2f}" if row else "–")
         lines.append(f"| {100 * pm:.1f}% | " + " | ".join(cells) + " |")
     return "\n".join(lines)
