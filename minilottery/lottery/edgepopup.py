@@ -48,15 +48,18 @@ def drop_lowest(a, j):
     """0/1 mask in a's dtype dropping the j entries of lowest a (lowest flat index first among equals)."""
     xp = xp_of(a)
     flat = a.ravel()
-    m = xp.ones(flat.shape, dtype=a.dtype)
-    if j > 0 and xp is not np:                                   # on the device: nothing read back
+    if j <= 0:
+        return xp.ones(a.shape, dtype=a.dtype)
+    if xp is not np:                                             # on the device: nothing read back
+        m = xp.ones(flat.shape, dtype=a.dtype)
         m[xp.argsort(flat, kind="stable")[:j]] = 0               # a stable sort: lowest index first on ties
-    elif j > 0:
-        v = xp.partition(flat, j - 1)[j - 1]                     # the j-th smallest value
-        below = flat < v
-        m[below] = 0
-        tied = xp.flatnonzero(flat == v)
-        m[tied[:j - int(below.sum())]] = 0                        # the rest of the j from the ties at v
+        return m.reshape(a.shape)
+    v = xp.partition(flat, j - 1)[j - 1]                         # the j-th smallest value
+    m = xp.empty(flat.shape, dtype=a.dtype)
+    xp.greater_equal(flat, v, out=m)                             # 1[a ≥ v]: every entry below v dropped
+    tied = xp.flatnonzero(flat == v)
+    below = flat.size - xp.count_nonzero(m)
+    m[tied[:j - below]] = 0                                      # the rest of the j from the ties at v
     return m.reshape(a.shape)
 
 
