@@ -6,7 +6,7 @@ against their peers (minilottery/bench/torch_peers.py, or our own dense step).
     python -m minilottery bench [--repeats 30] [--warmup 3] [--cases lenet,conv2]
 """
 from minilottery import backend
-from minilottery.bench.cases import CASES, DEFAULT_CASES, LR, make_case
+from minilottery.bench.cases import CASES, DEEP_CASES, DEFAULT_CASES, LR, make_case
 from minilottery.bench.measure import (_inner, _time, environment, format_table, grid_bytes, im2col_bytes, measure,
                                        mb, torch_peers)
 from minilottery.errors import ConfigError
@@ -76,8 +76,9 @@ def run(args):
     print(format_table(rows))
     print()
     print(environment(bt))
-    print(f"median of {args.repeats} repeats after {args.warmup} warm-up calls, batch {args.batch}, "
-          f"mask density {args.density}; memory: "
+    deep = [c for c in args.cases.split(",") if c in DEEP_CASES]
+    print(f"median of {args.repeats} repeats after {args.warmup} warm-up calls, batch {args.batch}"
+          + "".join(f" ({c}: {DEEP_CASES[c]}, SGD momentum)" for c in deep) + f", mask density {args.density}; memory: "
           + ("CuPy pool total bytes" if backend.backend_name() == "cupy" else "tracemalloc peak"))
     conv6 = build_model("conv6", Streams.from_seed(0), dataset="cifar10")
     for what, sizes in (("classic im2col buffers (N, C·kh·kw, Ho·Wo)", im2col_bytes(conv6, args.batch)),
