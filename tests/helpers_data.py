@@ -33,3 +33,13 @@ def all_arrays(path):
     with h5py.File(path, "r") as f:
         walk(f, "")
     return out
+
+
+def load_example(name):
+    """examples/NAME.py as a module (the examples are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

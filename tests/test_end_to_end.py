@@ -1,21 +1,17 @@
 """End-to-end runs of the commands users type, on real MNIST (marked slow; CI runs them)."""
 import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
 from minilottery.__main__ import main as cli
 from minilottery.store import ExperimentStore
+from tests.helpers_data import load_example
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lenet_mnist.py"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("lenet_mnist", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("lenet_mnist")
 
 
 @pytest.mark.slow

@@ -1,22 +1,14 @@
 """The three paper examples beside the LTH one: their protocols build and pass every check,
 and the Deconstructing example runs, reports and resumes on real MNIST (short)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from minilottery.experiments.supermask import METHODS, SupermaskConfig
 from minilottery.store import ExperimentStore
+from tests.helpers_data import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_example = load_example
 
 
 @pytest.mark.parametrize("name", ["lenet_mnist", "deconstructing_mnist", "supermask_mnist", "jackpot_mnist"])

@@ -1,18 +1,13 @@
 """The follow-ups example: --help, and its protocols build, pass every check and match up
 (the pruning-at-init densities are the IMP levels' Pm; the retraining variants differ only in --retrain)."""
-import importlib.util
-from pathlib import Path
 
 import pytest
+from tests.helpers_data import load_example
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "followups_lenet.py"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("followups_lenet", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("followups_lenet")
 
 
 def test_help(capsys):

@@ -32,3 +32,20 @@ def report_for(path):
 def _fields(config_class):
     """The names a stored configuration of this class has: its fields and "kind"."""
     return {f.name for f in dataclasses.fields(config_class)} | {"kind"}
+
+
+def table_and_figure(path, summary, header, format_table, plot, title, png=None, make_plot=True, log=print):
+    """A report whose table and figure both come from the kind's summary rows: ``header(cfg)`` (a line),
+    ``format_table(rows)``, and ``plot(rows, png, "TITLE, MODEL / DATASET")``; returns the table."""
+    from minilottery.reports import figure
+    cfg = ExperimentStore.read_config(path)
+    rows = summary(ExperimentStore.open_readonly(path))
+    if not rows:
+        log(f"{path} has no finished runs yet")
+        return None
+    log(header(cfg))
+    table = format_table(rows)
+    log(table)
+    if make_plot:
+        figure.draw(lambda png: plot(rows, png, f"{title}, {cfg['model']} / {cfg['dataset']}"), path, png, log)
+    return table

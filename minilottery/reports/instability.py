@@ -10,8 +10,7 @@ import numpy as np
 
 from minilottery.experiments.instability import group, summary
 from minilottery.lottery.interpolation import STABLE
-from minilottery.reports import figure
-from minilottery.store import ExperimentStore
+from minilottery.reports import figure, table_and_figure
 
 
 def rows(store, curves=False):
@@ -71,19 +70,13 @@ def plot(paths, png, title):
     return figure.save(fig, png)
 
 
-def report(path, png=None, make_plot=True, log=print, curves=None):
-    cfg = ExperimentStore.read_config(path)
-    paths = summary(ExperimentStore.open_readonly(path))
-    if not paths:
-        log(f"{path} has no finished runs yet")
-        return None
+def header(cfg):
     t = cfg["train"]
-    log(f"instability, {cfg['model']} on {cfg['dataset']}: copies trained to iteration {t['iterations']} "
-        f"({t['optimizer']} lr {t['lr']}, batch {t['batch_size']}) with data-order seeds {cfg['order_seeds']}; "
-        f"{cfg['points']} points on the path; {cfg['trials']} trial(s)"
-        + (f"; masks from {cfg['imp']}" if cfg.get("imp") else ""))
-    table = format_table(paths)
-    log(table)
-    if make_plot:
-        figure.draw(lambda png: plot(paths, png, f"instability, {cfg['model']} / {cfg['dataset']}"), path, png, log)
-    return table
+    return (f"instability, {cfg['model']} on {cfg['dataset']}: copies trained to iteration {t['iterations']} "
+            f"({t['optimizer']} lr {t['lr']}, batch {t['batch_size']}) with data-order seeds {cfg['order_seeds']}; "
+            f"{cfg['points']} points on the path; {cfg['trials']} trial(s)"
+            + (f"; masks from {cfg['imp']}" if cfg.get("imp") else ""))
+
+
+def report(path, png=None, make_plot=True, log=print, curves=None):
+    return table_and_figure(path, summary, header, format_table, plot, "instability", png, make_plot, log)

@@ -9,9 +9,8 @@ colour per method, one line style per sanity check.
 import numpy as np
 
 from minilottery.experiments.prune_at_init import group, summary
-from minilottery.reports import figure
+from minilottery.reports import figure, table_and_figure
 from minilottery.reports.imp import cell
-from minilottery.store import ExperimentStore
 
 STYLES = {"none": "-", "shuffle": "--", "reinit": ":", "invert": "-."}
 
@@ -65,19 +64,13 @@ def plot(runs, png, title):
     return figure.save(fig, png)
 
 
-def report(path, png=None, make_plot=True, log=print, curves=None):
-    cfg = ExperimentStore.read_config(path)
-    runs = summary(ExperimentStore.open_readonly(path))
-    if not runs:
-        log(f"{path} has no finished runs yet")
-        return None
+def header(cfg):
     t = cfg["train"]
-    log(f"pruning at initialisation, {cfg['model']} on {cfg['dataset']}: global top-k of each score at θ0, "
-        f"then {t['iterations']} iterations of {t['optimizer']} lr {t['lr']}, batch {t['batch_size']}; "
-        f"{cfg['trials']} trial(s)")
-    table = format_table(runs)
-    log(table)
-    if make_plot:
-        figure.draw(lambda png: plot(runs, png, f"pruning at initialisation, {cfg['model']} / {cfg['dataset']}"),
-                    path, png, log)
-    return table
+    return (f"pruning at initialisation, {cfg['model']} on {cfg['dataset']}: global top-k of each score at θ0, "
+            f"then {t['iterations']} iterations of {t['optimizer']} lr {t['lr']}, batch {t['batch_size']}; "
+            f"{cfg['trials']} trial(s)")
+
+
+def report(path, png=None, make_plot=True, log=print, curves=None):
+    return table_and_figure(path, summary, header, format_table, plot, "pruning at initialisation", png,
+                            make_plot, log)
