@@ -115,7 +115,8 @@ class Local(Executor):
         while not self.started.empty():
             pid, run = self.started.get()
             self.last[pid] = run
-            self.began.setdefault(run, time.perf_counter())
+            for name in run.split(" + "):          # a stacked job announces its runs joined by " + "
+                self.began.setdefault(name, time.perf_counter())
 
     def cause(self, error):
         from concurrent.futures.process import BrokenProcessPool

@@ -65,3 +65,18 @@ def test_runs_time_from_when_a_worker_started_them_and_waiting_ones_are_queued()
     assert "running: a 0m10s (1 queued)" in lines[-1]
     bar.finish(_Task("a"), None)
     assert abs(bar.durations[0] - 10) < 1 and "a" not in began
+
+
+def test_a_stacked_job_marks_each_of_its_runs_started():
+    from minilottery.executors import Local
+
+    class Queue(list):
+        def empty(self):
+            return not self
+
+        def get(self):
+            return self.pop(0)
+    ex = Local.__new__(Local)                       # no pool: only the bookkeeping of started runs
+    ex.started, ex.last, ex.began = Queue([(7, "trials/00/a + trials/01/a")]), {}, {}
+    ex._drain()
+    assert set(ex.began) == {"trials/00/a", "trials/01/a"} and ex.last[7] == "trials/00/a + trials/01/a"
