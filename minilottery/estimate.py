@@ -3,7 +3,8 @@
 The time comes from a measurement on this machine: a few training steps of the
 model at the run's batch size, and an evaluation batch, on random inputs (no
 dataset needed). A run costs its iterations × the step, plus its evaluations
-(validation and test every ``eval_every``, the training split once at the end);
+(validation and test every ``eval_every``, the training split once at the end; an
+instability path: the test and training examples at every point);
 score-trained runs (supermasks, jackpots) are counted as dense steps. The wall
 time is the longer of the runs' total over the workers and the longest chain of
 runs that wait on each other (an IMP trial's levels).
@@ -30,6 +31,8 @@ def lengths(cfg, tasks):
                      else (None if cfg.pretrained else cfg.pretrain) if g == "pretrained" else cfg.search)
         elif kind == "supermask" and cfg.method == "at_init":
             train = cfg.train if g == "dense" else None
+        elif kind == "instability" and g.endswith("/path"):
+            train = None                                      # the path between two copies is evaluated
         else:
             train = cfg.imp.train if kind == "deconstructing" else cfg.train
         out[g] = train
@@ -89,6 +92,11 @@ def plan(cfg, store=None, workers=1):
     seconds = {g: 0.0 if g in done else run_seconds(t, inner.dataset, *costs[None if t is None else
                                                                               (t.batch_size, t.eval_batch)])
                for g, t in runs.items()}
+    if d["kind"] == "instability":                           # a path: every point on the test and training examples
+        n_train, _, n_test = SPLIT_SIZES[cfg.dataset]
+        per_example = costs[None][1] if None in costs else 0.0
+        seconds.update({g: cfg.points * (n_test + (cfg.train_examples or n_train)) * per_example
+                        for g in seconds if g.endswith("/path") and g not in done})
     finish = {}
     for t in tasks:                                          # longest chain: tasks come in dependency order
         finish[t.group] = max((finish.get(dep, 0.0) for dep in t.deps), default=0.0) + seconds.get(t.group, 0.0)
