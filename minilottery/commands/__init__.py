@@ -47,7 +47,7 @@ def add_io_arguments(p, out_help=None, json_help=None):
     p.add_argument("--data-dir", default=None,
                    help=f"where datasets are kept (default: $MINILOTTERY_DATA, else {data_root_shown()})")
     p.add_argument("--mirror", default=None,
-                   help="folder or URL holding mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
+                   help="folder or URL holding mnist/, fashion-mnist/ and cifar10/ (default $MINILOTTERY_MIRROR)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
