@@ -4,6 +4,8 @@ import types
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minilottery import backend
 from minilottery.backend import set_backend, to_numpy
@@ -240,3 +242,19 @@ def test_masked_optimiser_step_parity(device, name, kw):
     assert set(dev[1]) == set(host[1])
     for b in host[1]:
         _close(dev[1][b], host[1][b], rel=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]),
+       st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=1, max_size=50))
+def test_host_sigmoid_is_scipys_to_a_few_ulps_in_the_same_dtype_without_warnings(dtype, values):
+    import warnings
+    from scipy.special import expit as scipy_expit
+    a = np.asarray(values, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                         # e^(−a) overflowing must not warn
+        p = backend.expit(a)
+    ref = scipy_expit(a)
+    assert p.dtype == a.dtype and np.all((p >= 0) & (p <= 1))
+    tol = 8 * np.spacing(np.maximum(ref, np.finfo(dtype).tiny).astype(dtype))
+    assert np.all(np.abs(p - ref) <= tol)
