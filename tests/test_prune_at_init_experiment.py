@@ -91,3 +91,24 @@ def test_report_table_and_figure(tmp_path):
     json.dumps(rows)                                                     # the --json rows serialise
     pytest.importorskip("matplotlib")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_the_figure_is_titled_with_the_protocol_and_its_bars_span_the_trials(tmp_path, monkeypatch):
+    from minilottery.reports import prune_at_init as rp
+    path = tmp_path / "p.h5"
+    _run(path, method=("magnitude", "random"), sparsity=(0.5,), trials=2)
+    drawn = {}
+    monkeypatch.setattr(rp, "plot", lambda rows, png, title, trials: drawn.update(title=title, trials=trials))
+    rp.report(str(path), log=lambda *a: None)
+    assert drawn["trials"] == 2
+    assert "lenet_300_100 / mnist" in drawn["title"]
+    assert "quick protocol: 20 iterations per run (paper: 50,000), 2 trials" in drawn["title"]
+    monkeypatch.undo()
+    pytest.importorskip("matplotlib")
+    from minilottery.reports import figure
+    rows, figs = summary(ExperimentStore.open_readonly(path)), []
+    monkeypatch.setattr(figure, "save", lambda fig, png, layout=True: figs.append(fig) or png)
+    rp.plot(rows, str(tmp_path / "f.png"), "t", 2)
+    ax = figs[0].axes[0]
+    assert ax.get_legend().get_title().get_text() == "error bars: min–max over 2 trials"
+    assert len(ax.containers) == 2                                     # one error-bar set per method

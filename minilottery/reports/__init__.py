@@ -36,7 +36,9 @@ def _fields(config_class):
 
 def table_and_figure(path, summary, header, format_table, plot, title, png=None, make_plot=True, log=print):
     """A report whose table and figure both come from the kind's summary rows: ``header(cfg)`` (a line),
-    ``format_table(rows)``, and ``plot(rows, png, "TITLE, MODEL / DATASET")``; returns the table."""
+    ``format_table(rows)``, and ``plot(rows, png, "TITLE, MODEL / DATASET\nPROTOCOL", trials)``; returns
+    the table."""
+    from minilottery.protocol import paper_protocol
     from minilottery.reports import figure
     cfg = ExperimentStore.read_config(path)
     rows = summary(ExperimentStore.open_readonly(path))
@@ -47,5 +49,8 @@ def table_and_figure(path, summary, header, format_table, plot, title, png=None,
     table = format_table(rows)
     log(table)
     if make_plot:
-        figure.draw(lambda png: plot(rows, png, f"{title}, {cfg['model']} / {cfg['dataset']}"), path, png, log)
+        paper = paper_protocol(cfg["model"], cfg.get("dropout", 0.0)).train.iterations
+        text = (f"{title}, {cfg['model']} / {cfg['dataset']}\n"
+                f"{figure.protocol(cfg['train']['iterations'], paper, cfg['trials'])}")
+        figure.draw(lambda png: plot(rows, png, text, cfg["trials"]), path, png, log)
     return table

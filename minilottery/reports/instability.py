@@ -47,7 +47,7 @@ def format_table(paths):
     return "\n".join(lines)
 
 
-def plot(paths, png, title):
+def plot(paths, png, title, trials=1):
     plt = figure.pyplot()
     if plt is None:
         return None
@@ -57,15 +57,17 @@ def plot(paths, png, title):
         err = 100 * np.mean([r["test_error"] for r in rs], axis=0)
         axes[0].plot(rs[0]["alpha"], err, label=f"level {level} (Pm {100 * rs[0]['Pm']:.1f}%), k = {k}")
     figure.label(axes[0], "interpolation α", "test error (%)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, title=f"mean over {trials} trials" if trials > 1 else None, title_fontsize=7)
     for level in sorted({lv for lv, _ in data}):
-        pts = [(k, 100 * np.mean([r["instability"] for r in rs])) for (lv, k), rs in data.items() if lv == level]
-        axes[1].plot(*zip(*pts), marker="o", label=f"level {level} (Pm {100 * data[level, pts[0][0]][0]['Pm']:.1f}%)")
+        ks = sorted(k for lv, k in data if lv == level)
+        figure.errorbar(axes[1], ks, [[r["instability"] for r in data[level, k]] for k in ks], 100,
+                        label=f"level {level} (Pm {100 * data[level, ks[0]][0]['Pm']:.1f}%)")
     axes[1].axhline(100 * STABLE, color="grey", linestyle="--", linewidth=1, label="2 points")
     ks = [k for _, k in data]
     if min(ks) == 0 and max(ks) > 0:
         axes[1].set_xscale("symlog", linthresh=max(1, min(k for k in ks if k > 0)))
-    figure.label(axes[1], "rewind iteration k", "instability (points of test error)")
+    figure.label(axes[1], "rewind iteration k", "instability (points of test error)", legend=False)
+    axes[1].legend(fontsize=8, title=figure.spread(trials), title_fontsize=8)
     fig.suptitle(title)
     return figure.save(fig, png)
 

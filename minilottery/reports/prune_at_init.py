@@ -6,7 +6,6 @@ trials. The figure draws accuracy against the percent of weights kept (log scale
 colour per method, one line style per sanity check.
 """
 
-import numpy as np
 
 from minilottery.experiments.prune_at_init import group, summary
 from minilottery.reports import figure, table_and_figure
@@ -43,7 +42,7 @@ def format_table(runs):
     return "\n".join(lines)
 
 
-def plot(runs, png, title):
+def plot(runs, png, title, trials=1):
     plt = figure.pyplot()
     if plt is None:
         return None
@@ -52,15 +51,16 @@ def plot(runs, png, title):
     colours = {}
     for (method, ablation), by_s in data.items():
         colour = colours.setdefault(method, f"C{len(colours)}")
-        pts = sorted((100 * (1 - s), 100 * np.mean(v)) for s, v in by_s.items())
-        ax.plot(*zip(*pts), marker="o", ms=3, color=colour, linestyle=STYLES.get(ablation, "-"),
-                label=f"{method}" + ("" if ablation == "none" else f", {ablation}"))
+        kept = sorted(by_s, reverse=True)                            # x: percent kept, ascending
+        figure.errorbar(ax, [100 * (1 - s) for s in kept], [by_s[s] for s in kept], 100, color=colour,
+                        linestyle=STYLES.get(ablation, "-"),
+                        label=f"{method}" + ("" if ablation == "none" else f", {ablation}"))
     kept = [100 * (1 - r["sparsity"]) for r in runs]
     if max(kept) > 3 * min(kept):
         figure.log_x(ax, [round(k, 2) for k in kept])
         ax.invert_xaxis()
     figure.label(ax, "percent of weights kept", "final test accuracy (%)", title)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, title=figure.spread(trials), title_fontsize=7)
     return figure.save(fig, png)
 
 
