@@ -66,6 +66,8 @@ def plot(paths, png, title, trials=1):
     ks = [k for _, k in data]
     if min(ks) == 0 and max(ks) > 0:
         axes[1].set_xscale("symlog", linthresh=max(1, min(k for k in ks if k > 0)))
+    axes[1].set_xticks(sorted(set(ks)), [str(k) for k in sorted(set(ks))])          # a tick at every k
+    axes[1].minorticks_off()
     figure.label(axes[1], "rewind iteration k", "instability (points of test error)", legend=False)
     axes[1].legend(fontsize=8, title=figure.spread(trials), title_fontsize=8)
     fig.suptitle(title)
