@@ -5,6 +5,7 @@ Levels above 0 take their masks from an IMP experiment: ``--imp FILE``, whose mo
 training, seed and trials the analysis then takes; without it the command first runs (or
 resumes) that IMP experiment, to the highest level asked, into OUT_imp.h5 with the same flags.
 """
+import dataclasses
 import os
 
 from minilottery import config
@@ -14,6 +15,7 @@ from minilottery.errors import ConfigError
 from minilottery.experiments.instability import InstabilityConfig
 from minilottery.train import TrainConfig
 
+BESIDE_OUT = "OUT_imp.h5"   # the IMP file the command makes, named after the output once that is known
 FROM_IMP = ("model", "dataset", "seed", "trials", "dropout") + TrainConfig.names()
 
 
@@ -40,8 +42,9 @@ def imp_settings(path, given, levels):
             "seed": imp["seed"], "trials": imp["trials"], "dropout": imp.get("dropout", 0.0)}
 
 
-def config_from_args(args, out):
-    """The analysis' config, and the IMP config to run first (or None; a ``--config`` file names its IMP file)."""
+def config_from_args(args):
+    """The analysis' config, and the IMP config to run first (or None; a ``--config`` file names its IMP file).
+    When the IMP experiment runs first, the config's ``imp`` is BESIDE_OUT until ``run`` names the file."""
     if getattr(args, "config", None):
         return from_flags(args, InstabilityConfig), None
     given = config.overrides(args, InstabilityConfig)
@@ -51,10 +54,10 @@ def config_from_args(args, out):
         from minilottery.experiments.imp import IMPConfig
         flat = {n: v for n, v in given.items() if n in FROM_IMP}
         imp_cfg = IMPConfig.paper(flat.pop("model", "lenet_300_100"), rounds=max(levels), **flat)
-        given["imp"] = os.path.splitext(out)[0] + "_imp.h5"
+        given["imp"] = BESIDE_OUT
     if given.get("imp"):
-        given["imp"] = os.path.abspath(given["imp"])
         if imp_cfg is None:
+            given["imp"] = os.path.abspath(given["imp"])
             base = imp_settings(given["imp"], given, levels)
         else:
             base = {"model": imp_cfg.model, "dataset": imp_cfg.dataset, "train": imp_cfg.train,
@@ -65,12 +68,13 @@ def config_from_args(args, out):
 
 
 def run(args):
+    cfg, imp_cfg = config_from_args(args)
     out = args.out
     if out is None:                                # a name that carries the settings (the IMP file's aside)
         from minilottery import api, identity
-        probe, _ = config_from_args(args, os.path.join("runs", "instability.h5"))
-        out = identity.default_out({**probe.to_dict(), "imp": ""}, api.reference(probe))
-    cfg, imp_cfg = config_from_args(args, out)
+        out = identity.default_out({**cfg.to_dict(), "imp": ""}, api.reference(cfg))
+    if imp_cfg is not None:                        # the IMP experiment it runs first: OUT_imp.h5
+        cfg = dataclasses.replace(cfg, imp=os.path.abspath(os.path.splitext(out)[0] + "_imp.h5"))
     if args.print_config:
         return print_config(cfg, out, args)
     with executor_from_args(args) as executor:
