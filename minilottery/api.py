@@ -10,6 +10,7 @@
 The commands are clients of :func:`run` and :class:`Results`: they add the
 flags, the printed report and the files (--json, figures).
 """
+import contextlib
 import os
 
 import numpy as np
@@ -71,7 +72,7 @@ def run(cfg, out=None, *, data=None, workers=1, scheduler=None, data_dir=None, m
     experiment.check(cfg)
     lock.check_writable(out, "experiment file", ConfigError)
     if data is None:
-        data = DataRef(cfg.dataset if hasattr(cfg, "dataset") else cfg.imp.dataset, data_dir, mirror)
+        data = DataRef(cfg.dataset, data_dir, mirror)
         data.load()                                                    # before any file is made
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with ExperimentStore(out, cfg.to_dict(), grow=grow) as store:
@@ -79,11 +80,9 @@ def run(cfg, out=None, *, data=None, workers=1, scheduler=None, data_dir=None, m
         if store.grown:
             log(f"growing the experiment: {'; '.join(store.grown)}")
         cfg = identity.apply(cfg, store.config)
-        if executor is not None:
-            experiment(cfg, store, data, log=log).run(executor)
-        else:
-            with make_executor(workers, scheduler, progress=progress) as ex:
-                experiment(cfg, store, data, log=log).run(ex)
+        with contextlib.nullcontext(executor) if executor is not None else \
+                make_executor(workers, scheduler, progress=progress) as ex:    # one given stays open
+            experiment(cfg, store, data, log=log).run(ex)
     return Results(out)
 
 
