@@ -75,7 +75,8 @@ class Prunable(Layer):
     def set_mask(self, mask, fill=None):
         """Install a mask m shaped like W (None removes it) and optionally a frozen fill F.
 
-        Copies both (never aliasing the caller's arrays) in W's dtype; W itself is untouched.
+        Copies both (never aliasing the caller's arrays) in W's dtype, the mask read-only;
+        W itself is untouched.
         """
         w = self.params["W"]
         for name, a in (("mask", mask), ("fill", fill)):
@@ -83,7 +84,7 @@ class Prunable(Layer):
                 raise ValueError(f"{name} shape {tuple(a.shape)} does not match weight shape {tuple(w.shape)}")
         if mask is None and fill is not None:
             raise ValueError("a frozen fill needs a mask (F shows only where m = 0)")
-        self.mask = None if mask is None else asarray(mask, dtype=self.dtype).copy()
+        self.mask = None if mask is None else sealed(asarray(mask, dtype=self.dtype).copy())
         self.fill = None
         if fill is not None:
             one = self.dtype.type(1)
@@ -104,6 +105,14 @@ class Prunable(Layer):
             self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
         else:
             self.grads.pop("W", None)                     # W never trains here: only ∂L/∂W_eff is kept
+
+
+def sealed(a):
+    """a made read-only on NumPy: nothing changes an installed mask in place, so the optimiser
+    may know it by identity (optim.py); a new mask is installed by ``set_mask``."""
+    if isinstance(a, np.ndarray):
+        a.flags.writeable = False
+    return a
 
 
 def _matmul(a, b):

@@ -9,9 +9,12 @@ entries are frozen: the layer has already scaled the gradient by it):
   g ← g + λθ ;  Δ and state from the update rule ;  state, Δ ← +0 where m = 0 ;  θ ← θ − Δ
 (+0 by clearing the bits, never by multiplying, so an inf or nan at a frozen entry
 cannot leak into the state), so a weight pruned to 0 stays exactly 0 with zero
-state, and one frozen at a value keeps it bit for bit (θ − (+0) is θ, −0 included). Masks may change between steps (nothing is keyed on
-array identity); ``reset()`` starts afresh (each IMP round does). ``lr`` may be
-changed between steps (learning-rate schedules).
+state, and one frozen at a value keeps it bit for bit (θ − (+0) is θ, −0 included).
+Masks may change between steps: each step compares the frozen entries with the
+last step's, except for a sealed mask (a read-only NumPy array owning its memory,
+as every layer installs one), which cannot change while it is the same object.
+``reset()`` starts afresh (each IMP round does). ``lr`` may be changed between
+steps (learning-rate schedules).
 
 Speed: updates are written with ``out=`` and in-place operators into reused
 work arrays, so a step allocates nothing; on NumPy each parameter is updated
@@ -22,7 +25,7 @@ bitwise AND per state array and for Δ: assigning through a boolean ``where=``
 (``copyto``, ``putmask``) is 20–40× slower than a multiply on a random mask, and
 made the masked Adam step four times the unmasked one. A mask of all ones
 (an IMP dense run) skips them after one comparison (on NumPy: CuPy would have to
-synchronise to know).
+synchronise to know); the same sealed mask again skips the comparisons too.
 Scalars are Python floats, which never change an array's dtype.
 """
 import math
@@ -58,6 +61,11 @@ def _clear(a, keep, out=None):
     return out
 
 
+def _sealed(mask):
+    """A host mask that cannot change while it is the same object: read-only, owning its memory."""
+    return mask is not None and not mask.flags.writeable and mask.flags.owndata
+
+
 def _same(a, b):
     """Two contiguous host bool arrays are equal (compared eight bytes at a time where the size allows)."""
     a, b = a.reshape(-1), b.reshape(-1)
@@ -86,7 +94,7 @@ class Optimizer:
         self.t = 0
         self.state = {b: {k: None for k in self.params} for b in self.buffers}
         self._work = {}
-        self._frozen = {}   # key -> [kept: the last step's m ≠ 0, its keep bits, both valid]
+        self._frozen = {}   # key -> [kept: the last step's m ≠ 0, its keep bits, both valid, its mask if sealed]
 
     def _buffer(self, name, key, like):
         buf = self.state[name][key]
@@ -108,7 +116,7 @@ class Optimizer:
         got = self._frozen.get(key)
         if got is None:
             xp = xp_of(p)
-            got = self._frozen[key] = [xp.empty(p.shape, bool), xp.empty(p.shape, _bits(p.dtype)), False]
+            got = self._frozen[key] = [xp.empty(p.shape, bool), xp.empty(p.shape, _bits(p.dtype)), False, None, []]
         return got
 
     def step(self, grads, masks=None):
@@ -121,11 +129,13 @@ class Optimizer:
             if self.fused_update is not None and is_device(p):   # the same rule in one kernel (nn/fused.py)
                 self.fused_update(p, grads[key], mask, state)
                 continue
-            last = [None, None, False] if mask is None else self._last_frozen(key, p)
+            last = [None, None, False, None, []] if mask is None else self._last_frozen(key, p)
             if mask is None:
                 self._frozen.pop(key, None)                  # unmasked: state may grow anywhere
             on_host = xp_of(p) is np                          # (CuPy would synchronise for every check)
-            for pp, g, mm, was, keep, *st in _parts([p, grads[key], mask] + last[:2] + state):
+            unchanged = on_host and last[2] and mask is last[3]  # the same sealed mask as last step
+            dense = last[4] if unchanged else []              # per slice: nothing frozen in it
+            for i, (pp, g, mm, was, keep, *st) in enumerate(_parts([p, grads[key], mask] + last[:2] + state)):
                 xp = xp_of(pp)
                 gm, tmp, kept = self._scratch(pp)
                 if self.weight_decay:
@@ -134,8 +144,13 @@ class Optimizer:
                     self.update(pp, g, st, tmp)
                     pp -= tmp
                     continue
+                if unchanged:                                # as last step, known without reading the mask
+                    self.update(pp, g if dense[i] else _clear(g, keep, out=gm), st, tmp)
+                    pp -= tmp
+                    continue
                 xp.not_equal(mm, 0, out=kept)                # this step's m ≠ 0
-                if on_host and kept.all():                   # nothing frozen in this slice
+                dense.append(on_host and bool(kept.all()))
+                if dense[-1]:                                # nothing frozen in this slice
                     was[...] = kept                          # (all kept: never equal to a later frozen set)
                     self.update(pp, g, st, tmp)
                 elif on_host and last[2] and _same(kept, was):
@@ -151,6 +166,7 @@ class Optimizer:
                     _clear(tmp, keep)                        # Δ ← +0 where frozen: θ − 0 is θ bit for bit
                 pp -= tmp                                    # θ ← θ − Δ
             last[2] = mask is not None
+            last[3], last[4] = (mask if on_host and _sealed(mask) else None), dense
 
     def update(self, p, g, state, tmp):
         """Write the step Δ into ``tmp`` from g (θ ← θ − Δ follows); ``state`` holds this slice of each buffer.

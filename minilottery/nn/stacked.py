@@ -13,7 +13,7 @@ Dense networks (LeNet) stack today: Dense, ReLU and Flatten layers (no dropout, 
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.layers import Dense, Flatten, Layer, ReLU
+from minilottery.nn.layers import Dense, Flatten, Layer, ReLU, sealed
 from minilottery.nn.sequential import Sequential
 
 
@@ -38,7 +38,7 @@ class StackedDense(Dense):
             raise ValueError("stacked runs need a mask on every run's layer or on none")
         if any(l.fill is not None for l in layers):
             raise ValueError("stacked runs do not take frozen fills")
-        self.mask = xp.stack([l.mask for l in layers]) if all(masked) else None
+        self.mask = sealed(xp.stack([l.mask for l in layers])) if all(masked) else None
 
     def forward(self, x, train=False):                    # x (R, N, in), or (N, in) shared by the runs
         if x.shape[-1] != self.in_features:
