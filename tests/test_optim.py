@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minilottery.backend import asarray, to_numpy, xp_of
+from minilottery.nn.layers import keep_bits
 from minilottery.nn.optim import CHUNK, SGD, Adam, Momentum, make_optimizer
 
 SETTINGS = settings(max_examples=50, deadline=None)
@@ -457,7 +458,8 @@ def test_an_installed_mask_is_sealed_and_refuses_edits_in_place():
        size=st.sampled_from([7, 3 * CHUNK // 2]), steps=st.integers(1, 4), data=st.data())
 def test_a_sealed_mask_steps_bitwise_as_a_fresh_copy_each_step(kind, density, size, steps, data):
     """The same sealed mask, known by identity after its first step, gives bit for bit the
-    parameters and state that a new writeable copy of it, compared at every step, gives;
+    parameters and state that a new writeable copy of it, compared at every step, gives, and
+    so do its keep bits with a gradient made with them (not cleared again without weight decay);
     slices with nothing frozen (density 1) and several slices (size > CHUNK) included."""
     seed = data.draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
@@ -467,17 +469,51 @@ def test_a_sealed_mask_steps_bitwise_as_a_fresh_copy_each_step(kind, density, si
         mask[:CHUNK] = 1.0                               # one slice with nothing frozen
     sealed = mask.copy()
     sealed.flags.writeable = False
-    hp = {"lr": 1e-2, "momentum": 0.9, "betas": (0.9, 0.999), "eps": 1e-8, "wd": 1e-3}
-    a, b = (build(kind, hp, FakeModel({"w": w})) for _ in range(2))
+    keep = keep_bits(sealed)                             # as a layer gives them, with its ∂L/∂W
+    hp = {"lr": 1e-2, "momentum": 0.9, "betas": (0.9, 0.999), "eps": 1e-8,
+          "wd": data.draw(st.sampled_from([0.0, 1e-3]))}
+    a, b, c = (build(kind, hp, FakeModel({"w": w})) for _ in range(3))
     for _ in range(steps):
         g = rng.standard_normal(size).astype(np.float32)
         g[rng.random(size) < 0.05] = np.inf              # non-finite gradients stay out of frozen state
         with np.errstate(invalid="ignore", over="ignore"):
             a.step({"w": g * mask}, {"w": sealed})
             b.step({"w": g * mask}, {"w": mask.copy()})
-    assert a.params["w"].tobytes() == b.params["w"].tobytes()
-    for (ka, va), (kb, vb) in zip(sorted(a.state_dict().items()), sorted(b.state_dict().items())):
-        assert ka == kb and np.asarray(va).tobytes() == np.asarray(vb).tobytes(), ka
+            c.step({"w": np.bitwise_and(g.view(keep.dtype), keep).view(g.dtype)}, {"w": keep})
+    for other in (b, c):
+        assert a.params["w"].tobytes() == other.params["w"].tobytes()
+        for (ka, va), (kb, vb) in zip(sorted(a.state_dict().items()), sorted(other.state_dict().items())):
+            assert ka == kb and np.asarray(va).tobytes() == np.asarray(vb).tobytes(), ka
+
+
+def test_a_layer_makes_its_weight_gradient_with_the_keep_bits_of_a_binary_mask():
+    """∂L/∂W = ∂L/∂W_eff ⊙ m: bit for bit the product where m = 1, +0 where m = 0 even under an
+    inf; a float multiplier mask has no keep bits and multiplies; frozen() hands the bits over."""
+    from minilottery.nn.layers import Dense
+    from minilottery.nn.sequential import Sequential
+    from minilottery.rng import Streams
+    rng = np.random.default_rng(0)
+    layer = Dense(6, 4, Streams.from_seed(0).init)
+    mask = (rng.random((4, 6)) < 0.5).astype(np.float32)
+    layer.set_mask(mask)
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    dy = rng.standard_normal((3, 4)).astype(np.float32)
+    dy[0, 0] = np.inf
+    layer.forward(x, train=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        layer.backward(dy)
+        product = layer.grad_effective * mask
+    g = layer.grads["W"]
+    assert g[mask == 1].tobytes() == product[mask == 1].tobytes()
+    assert g[mask == 0].view(np.uint32).tolist() == [0] * int((mask == 0).sum())
+    assert Sequential([("fc", layer)], (6,)).frozen()["fc.W"] is layer.keep
+    layer.set_mask(mask * 0.5)                           # a float multiplier: no bits
+    assert layer.keep is None
+    layer.forward(x, train=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        layer.backward(dy)
+        assert layer.grads["W"].tobytes() == (layer.grad_effective * layer.mask).tobytes()
+    assert Sequential([("fc", layer)], (6,)).frozen()["fc.W"] is layer.mask
 
 
 @pytest.mark.parametrize("eps", [0.0, -1e-8])

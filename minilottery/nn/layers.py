@@ -58,6 +58,7 @@ class Prunable(Layer):
             self.params["b"] = zeros(bias_shape, self.dtype)
         self.output = False         # set by the model builder on the output layer
         self.mask = None            # None means dense; else an array shaped like W
+        self.keep = None            # a 0/1 mask's keep bits (all ones where m = 1), sealed, on NumPy
         self.fill = None            # (1 − m) ⊙ F, the frozen part of W_eff; None means F = 0
         self.grad_effective = None  # ∂L/∂W_eff, for score-trained masks
         self.trains_weight = True   # False under a score-trained mask (ScoreNet): no ∂L/∂W, W is frozen
@@ -85,6 +86,7 @@ class Prunable(Layer):
         if mask is None and fill is not None:
             raise ValueError("a frozen fill needs a mask (F shows only where m = 0)")
         self.mask = None if mask is None else sealed(asarray(mask, dtype=self.dtype).copy())
+        self.keep = keep_bits(self.mask)
         self.fill = None
         if fill is not None:
             one = self.dtype.type(1)
@@ -96,12 +98,15 @@ class Prunable(Layer):
         if tuple(mask.shape) != tuple(self.params["W"].shape):
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape "
                              f"{tuple(self.params['W'].shape)}")
-        self.mask, self.fill = asarray(mask, dtype=self.dtype), None
+        self.mask, self.fill, self.keep = asarray(mask, dtype=self.dtype), None, None
 
     def _weight_grad(self, d_eff):
         # ∂L/∂W = ∂L/∂W_eff ⊙ m ; frozen and pruned weights get exactly zero gradient
         self.grad_effective = d_eff
-        if self.trains_weight:
+        if self.trains_weight and self.keep is not None and d_eff.flags.c_contiguous:
+            # a 0/1 mask by its bits: ∂L/∂W_eff where m = 1, +0 where m = 0 (an inf or nan there too)
+            self.grads["W"] = np.bitwise_and(d_eff.view(self.keep.dtype), self.keep).view(d_eff.dtype)
+        elif self.trains_weight:
             self.grads["W"] = d_eff if self.mask is None else d_eff * self.mask
         else:
             self.grads.pop("W", None)                     # W never trains here: only ∂L/∂W_eff is kept
@@ -113,6 +118,15 @@ def sealed(a):
     if isinstance(a, np.ndarray):
         a.flags.writeable = False
     return a
+
+
+def keep_bits(mask):
+    """A host 0/1 mask's bits: an unsigned integer of its width, all ones where m = 1, 0 where
+    m = 0, sealed; None for another mask (a float multiplier) and off NumPy."""
+    if not isinstance(mask, np.ndarray) or not ((mask == 0) | (mask == 1)).all():
+        return None
+    ones = np.iinfo(f"u{mask.itemsize}").max
+    return sealed(np.multiply(mask != 0, ones, dtype=f"u{mask.itemsize}"))
 
 
 def _matmul(a, b):

@@ -26,6 +26,10 @@ bitwise AND per state array and for Δ: assigning through a boolean ``where=``
 made the masked Adam step four times the unmasked one. A mask of all ones
 (an IMP dense run) skips them after one comparison (on NumPy: CuPy would have to
 synchronise to know); the same sealed mask again skips the comparisons too.
+A mask may be given as keep bits (an unsigned integer of the parameter's width,
+all ones where kept, 0 where frozen): the caller vouches that its gradient is
+already +0 at the frozen entries (a layer makes ∂L/∂W with those bits,
+``Sequential.frozen``), so without weight decay g is not cleared again.
 Scalars are Python floats, which never change an array's dtype.
 """
 import math
@@ -112,11 +116,13 @@ class Optimizer:
             work = self._work[key] = (xp.empty(n, like.dtype), xp.empty(n, like.dtype), xp.empty(n, bool))
         return tuple(w[:n].reshape(like.shape) for w in work)
 
-    def _last_frozen(self, key, p):
+    def _last_frozen(self, key, p, bits):
+        """[last step's m ≠ 0, keep bits (None: the mask is them), valid, the mask if sealed, dense slices]."""
         got = self._frozen.get(key)
-        if got is None:
+        if got is None or (got[1] is None) != bits:
             xp = xp_of(p)
-            got = self._frozen[key] = [xp.empty(p.shape, bool), xp.empty(p.shape, _bits(p.dtype)), False, None, []]
+            got = self._frozen[key] = [xp.empty(p.shape, bool), None if bits else xp.empty(p.shape, _bits(p.dtype)),
+                                       False, None, []]
         return got
 
     def step(self, grads, masks=None):
@@ -129,14 +135,16 @@ class Optimizer:
             if self.fused_update is not None and is_device(p):   # the same rule in one kernel (nn/fused.py)
                 self.fused_update(p, grads[key], mask, state)
                 continue
-            last = [None, None, False, None, []] if mask is None else self._last_frozen(key, p)
+            bits = mask is not None and mask.dtype == _bits(p.dtype)    # keep bits, g +0 where 0
+            last = [None, None, False, None, []] if mask is None else self._last_frozen(key, p, bits)
+            vouched = bits and not self.weight_decay          # g is +0 at the frozen entries already
             if mask is None:
                 self._frozen.pop(key, None)                  # unmasked: state may grow anywhere
             on_host = xp_of(p) is np                          # (CuPy would synchronise for every check)
             unchanged = on_host and last[2] and mask is last[3]  # the same sealed mask as last step
             dense = last[4] if unchanged else []              # per slice: nothing frozen in it
             for i, (pp, g, mm, was, keep, *st) in enumerate(_parts([p, grads[key], mask] + last[:2] + state)):
-                xp = xp_of(pp)
+                xp, keep = xp_of(pp), mm if bits else keep
                 gm, tmp, kept = self._scratch(pp)
                 if self.weight_decay:
                     g = xp.add(g, xp.multiply(pp, self.weight_decay, out=tmp), out=gm)  # g + λθ
@@ -145,7 +153,7 @@ class Optimizer:
                     pp -= tmp
                     continue
                 if unchanged:                                # as last step, known without reading the mask
-                    self.update(pp, g if dense[i] else _clear(g, keep, out=gm), st, tmp)
+                    self.update(pp, g if dense[i] or vouched else _clear(g, keep, out=gm), st, tmp)
                     pp -= tmp
                     continue
                 xp.not_equal(mm, 0, out=kept)                # this step's m ≠ 0
@@ -156,11 +164,12 @@ class Optimizer:
                 elif on_host and last[2] and _same(kept, was):
                     # the frozen entries as last step, whose state is still +0: g ← +0 there, and
                     # every update maps state 0 and g 0 to state +0 and Δ +0
-                    self.update(pp, _clear(g, keep, out=gm), st, tmp)
+                    self.update(pp, g if vouched else _clear(g, keep, out=gm), st, tmp)
                 else:                                        # new frozen entries: clear state and Δ
                     was[...] = kept
-                    xp.multiply(kept, keep.dtype.type(np.iinfo(keep.dtype).max), out=keep)  # all ones where
-                    self.update(pp, g, st, tmp)              # m ≠ 0, 0 where frozen
+                    if not bits:                             # keep bits: all ones where m ≠ 0, 0 where frozen
+                        xp.multiply(kept, keep.dtype.type(np.iinfo(keep.dtype).max), out=keep)
+                    self.update(pp, g, st, tmp)
                     for s in st:
                         _clear(s, keep)                      # state ← +0 where frozen
                     _clear(tmp, keep)                        # Δ ← +0 where frozen: θ − 0 is θ bit for bit

@@ -96,7 +96,11 @@ class Sequential:
         """{"layer.W": mask} for every prunable layer that has a mask installed."""
         return {f"{n}.W": l.mask for n, l in self.prunable().items() if l.mask is not None}
 
-    frozen = masks  # the optimiser freezes the entries where the mask is 0
+    def frozen(self):
+        """{"layer.W": what the optimiser freezes}: a layer's keep bits where it has them (it made
+        its ∂L/∂W with them, +0 wherever they are 0, so no clear is due), else its mask."""
+        return {f"{n}.W": l.mask if getattr(l, "keep", None) is None else l.keep
+                for n, l in self.prunable().items() if l.mask is not None}
 
     def set_masks(self, masks, fills=None):
         """Install masks {"layer.W": array} (None removes one) and optional frozen fills.

@@ -30,7 +30,7 @@ class StackedDense(Dense):
         Layer.__init__(self)
         xp = xp_of(first.params["W"])
         self.in_features, self.out_features, self.dtype = first.in_features, first.out_features, first.dtype
-        self.output, self.kind, self.grad_effective, self.fill = first.output, first.kind, None, None
+        self.output, self.kind, self.grad_effective, self.fill, self.keep = first.output, first.kind, None, None, None
         self.trains_weight = True
         self.params = {k: xp.stack([l.params[k] for l in layers]) for k in ("W", "b")}
         masked = [l.mask is not None for l in layers]
