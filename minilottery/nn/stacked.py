@@ -13,7 +13,7 @@ Dense networks (LeNet) stack today: Dense, ReLU and Flatten layers (no dropout, 
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.layers import Dense, Flatten, Layer, ReLU, sealed
+from minilottery.nn.layers import Dense, Flatten, Layer, ReLU, keep_bits, sealed
 from minilottery.nn.sequential import Sequential
 
 
@@ -39,6 +39,7 @@ class StackedDense(Dense):
         if any(l.fill is not None for l in layers):
             raise ValueError("stacked runs do not take frozen fills")
         self.mask = sealed(xp.stack([l.mask for l in layers])) if all(masked) else None
+        self.keep = keep_bits(self.mask) if all(l.keep is not None for l in layers) else None
 
     def forward(self, x, train=False):                    # x (R, N, in), or (N, in) shared by the runs
         if x.shape[-1] != self.in_features:
