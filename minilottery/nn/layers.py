@@ -8,7 +8,11 @@ weight W_eff = W ⊙ m + (1 − m) ⊙ F, with m a 0/1 mask (or a float multipli
 and F a frozen fill (0 unless pruned weights are frozen at a value). Installing,
 replacing or removing a mask or a fill never changes W. The backward keeps
 ∂L/∂W_eff in ``grad_effective`` (a score-trained mask turns it into its scores'
-gradient without any layer code) and puts ∂L/∂W = ∂L/∂W_eff ⊙ m in ``grads["W"]``.
+gradient without any layer code) and puts ∂L/∂W = ∂L/∂W_eff ⊙ m in ``grads["W"]``:
+for a 0/1 mask on NumPy as a bitwise AND with its keep bits (all ones where m = 1),
+which is the product where m = 1 and +0 where m = 0, an inf or nan there included.
+An installed mask is a sealed (read-only) copy: a new mask is installed, never
+edited in place, so the optimiser may know it by identity.
 """
 import numpy as np
 
