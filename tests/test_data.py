@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minilottery import data, download
+from minilottery import data, datafiles, download
 from minilottery.backend import to_numpy
 from minilottery.data import Batches, DatasetError, load_dataset, split_indices
 
@@ -64,7 +64,7 @@ def test_real_mnist_split_is_disjoint_and_covers_training_set(real):
     assert len(train_idx) == 55_000 and len(val_idx) == 5_000
     assert not set(train_idx) & set(val_idx)
     np.testing.assert_array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(60_000))
-    (x, y), (xt, yt) = data._mnist_raw(data_dir, None)
+    (x, y), (xt, yt) = datafiles._mnist_raw(data_dir, None)
     assert np.array_equal(s.train[0], x[train_idx] / np.float32(255))
     assert np.array_equal(s.train[1], y[train_idx]) and np.array_equal(s.val[1], y[val_idx])
     assert np.array_equal(s.test[0], xt / np.float32(255)) and np.array_equal(s.test[1], yt)
@@ -95,7 +95,7 @@ def tiny_mnist(tmp_path, monkeypatch):
             content = idx_bytes(a, magic)
             (folder / f"{part}-{kind}-ubyte.gz").write_bytes(gzip.compress(content))
             pins[f"{part}-{kind}-ubyte.gz"] = sha(content)
-    monkeypatch.setitem(data.SHA256, "mnist", pins)
+    monkeypatch.setitem(datafiles.SHA256, "mnist", pins)
     monkeypatch.setitem(data.SPLIT_SIZES, "mnist", (9, 3, 5))
     return folder.parent, arrays
 
@@ -121,7 +121,7 @@ def test_environment_settings_and_argument_precedence(tiny_mnist, tmp_path, monk
     assert download.sources("mnist", "f.gz", ("https://x/",), mirror="/m") == ["file:///m/mnist/f.gz"]
     assert download.data_folder("mnist", tmp_path / "arg") == tmp_path / "arg" / "mnist"
     monkeypatch.delenv("MINILOTTERY_MIRROR")
-    assert download.sources("mnist", "f.gz", data.URLS["mnist"]) == [
+    assert download.sources("mnist", "f.gz", datafiles.URLS["mnist"]) == [
         "https://storage.googleapis.com/cvdf-datasets/mnist/f.gz",
         "https://ossci-datasets.s3.amazonaws.com/mnist/f.gz"]
     assert download.sources("cifar10", "c.tar.gz", ("http://h/base/",), mirror="http://m/d/") == [
@@ -151,7 +151,7 @@ def test_wrong_checksum_names_file_expected_and_actual(tiny_mnist, tmp_path):
     content = idx_bytes(np.zeros(5, np.uint8), 2049)
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(content))
-    expected = data.SHA256["mnist"]["t10k-labels-idx1-ubyte.gz"]
+    expected = datafiles.SHA256["mnist"]["t10k-labels-idx1-ubyte.gz"]
     with pytest.raises(DatasetError) as e:
         load_dataset("mnist", data_dir=tmp_path, mirror=mirror)
     msg = str(e.value)
@@ -161,7 +161,7 @@ def test_wrong_checksum_names_file_expected_and_actual(tiny_mnist, tmp_path):
 
 def test_wrong_checksum_download_is_not_kept(tiny_mnist, tmp_path, monkeypatch):
     mirror, _ = tiny_mnist
-    monkeypatch.setitem(data.SHA256["mnist"], "train-images-idx3-ubyte.gz", "0" * 64)
+    monkeypatch.setitem(datafiles.SHA256["mnist"], "train-images-idx3-ubyte.gz", "0" * 64)
     with pytest.raises(DatasetError, match=r"(?s)MINILOTTERY_MIRROR.*expected 0{64}"):
         load_dataset("mnist", data_dir=tmp_path, mirror=mirror)
     assert leftovers(tmp_path / "mnist") == []
@@ -170,23 +170,23 @@ def test_wrong_checksum_download_is_not_kept(tiny_mnist, tmp_path, monkeypatch):
 def test_wrong_magic_number(tiny_mnist, tmp_path, monkeypatch):
     labels = idx_bytes(np.zeros(3, np.uint8), 2049)
     with pytest.raises(DatasetError, match="magic number 2049, expected 2051"):
-        data.parse_idx(labels, data.IDX_IMAGES)
+        datafiles.parse_idx(labels, datafiles.IDX_IMAGES)
     with pytest.raises(DatasetError, match="magic number None"):
-        data.parse_idx(b"\x00", data.IDX_LABELS)
+        datafiles.parse_idx(b"\x00", datafiles.IDX_LABELS)
     # through the loader: a label file served (with a matching pin) as the training images
     mirror, _ = tiny_mnist
     (mirror / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(labels))
-    monkeypatch.setitem(data.SHA256["mnist"], "train-images-idx3-ubyte.gz", sha(labels))
+    monkeypatch.setitem(datafiles.SHA256["mnist"], "train-images-idx3-ubyte.gz", sha(labels))
     with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz: magic number 2049"):
         load_dataset("mnist", data_dir=tmp_path, mirror=mirror)
 
 
 def test_idx_declared_size_must_match_length():
     good = idx_bytes(np.zeros((2, 28, 28), np.uint8), 2051)
-    assert data.parse_idx(good, data.IDX_IMAGES).shape == (2, 28, 28)
+    assert datafiles.parse_idx(good, datafiles.IDX_IMAGES).shape == (2, 28, 28)
     for bad in (good[:-1], good + b"\x00", good[:10]):
         with pytest.raises(DatasetError, match="header declares images"):
-            data.parse_idx(bad, data.IDX_IMAGES)
+            datafiles.parse_idx(bad, datafiles.IDX_IMAGES)
 
 
 def test_mirror_missing_a_file_leaves_nothing(tiny_mnist, tmp_path):
@@ -252,7 +252,7 @@ def tiny_cifar(tmp_path, monkeypatch):
 
     def make(extra=(), **changes):
         pin = write_tar(archive, {**members, **changes}, extra)
-        monkeypatch.setitem(data.SHA256, "cifar10", {"cifar-10-binary.tar.gz": pin})
+        monkeypatch.setitem(datafiles.SHA256, "cifar10", {"cifar-10-binary.tar.gz": pin})
         return archive.parent.parent
     return make, x, y
 
@@ -315,7 +315,7 @@ def test_cifar10_archive_checksum(tiny_cifar, tmp_path, monkeypatch):
     load_dataset("cifar10", data_dir=tmp_path, mirror=mirror)
     archive = tmp_path / "cifar10" / "cifar-10-binary.tar.gz"
     archive.write_bytes(archive.read_bytes()[:-1])
-    expected = data.SHA256["cifar10"]["cifar-10-binary.tar.gz"]
+    expected = datafiles.SHA256["cifar10"]["cifar-10-binary.tar.gz"]
     with pytest.raises(DatasetError, match=rf"(?s)cifar-10-binary\.tar\.gz.*{expected}.*delete it"):
         load_dataset("cifar10", data_dir=tmp_path, mirror=mirror)
 
