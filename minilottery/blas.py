@@ -27,6 +27,7 @@ import numpy as np  # noqa: F401  (loads numpy's BLAS before we look for it)
 _NAMES = ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
           "openblas_{}_num_threads64_", "openblas_{}_num_threads")
 _found = []          # [(library, name pattern) or None], filled on first use
+_getter = []         # the library's thread-count getter, once found
 _pool, _lock = {}, threading.Lock()
 SMALL = 1 << 25      # multiply-adds below which a product runs on one BLAS thread
 
@@ -54,11 +55,14 @@ def _library():
 
 def blas_threads():
     """numpy's BLAS thread count, or None when it cannot be read."""
+    if _getter:
+        return int(_getter[0]())
     found = _library()
     if found is None:
         return None
     lib, name = found
-    return int(getattr(lib, name.format("get"))())
+    _getter.append(getattr(lib, name.format("get")))    # looked up once: every matmul asks
+    return int(_getter[0]())
 
 
 def set_blas_threads(n):

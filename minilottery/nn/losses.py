@@ -29,7 +29,7 @@ def softmax_cross_entropy(logits, labels):
     n = logits.shape[-2]
     z, e, onehot, z_label = _shifted(logits, labels)
     s = e.sum(axis=-1, keepdims=True)
-    loss = (xp.log(s[..., 0]) - z_label).mean(axis=-1)
+    loss = (xp.log(s[..., 0]) - z_label).sum(axis=-1) / logits.dtype.type(n)  # the mean, without its wrapper
     grad = e / s                                             # softmax
     grad -= onehot                                           # − 1 at the label, − 0 elsewhere
     grad /= logits.dtype.type(n)

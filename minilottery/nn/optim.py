@@ -54,8 +54,15 @@ def _parts(arrays):
         yield [None if f is None else f[s:s + CHUNK] for f in flat]
 
 
+_BITS = {}  # float dtype -> the unsigned integer of its width
+
+
 def _bits(dtype):
-    return np.dtype(f"u{np.dtype(dtype).itemsize}")        # the unsigned integer of a float's width
+    """The unsigned integer of a float's width (looked up once a dtype: every step asks)."""
+    got = _BITS.get(dtype)
+    if got is None:
+        got = _BITS[dtype] = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    return got
 
 
 def _clear(a, keep, out=None):
@@ -97,7 +104,7 @@ class Optimizer:
         """Forget all state: step count 0, buffers zero."""
         self.t = 0
         self.state = {b: {k: None for k in self.params} for b in self.buffers}
-        self._work = {}
+        self._work, self._views = {}, {}
         self._frozen = {}   # key -> [kept: the last step's m ≠ 0, its keep bits, both valid, its mask if sealed]
 
     def _buffer(self, name, key, like):
@@ -108,13 +115,18 @@ class Optimizer:
 
     def _scratch(self, like):
         """Work arrays shaped like ``like`` (views of flat buffers shared by all parameters):
-        g + λθ, Δ, and this step's m ≠ 0."""
-        xp, n = xp_of(like), like.size
-        key = (xp.__name__, like.dtype)
-        work = self._work.get(key)
-        if work is None or work[0].size < n:
-            work = self._work[key] = (xp.empty(n, like.dtype), xp.empty(n, like.dtype), xp.empty(n, bool))
-        return tuple(w[:n].reshape(like.shape) for w in work)
+        g + λθ, Δ, and this step's m ≠ 0; the views are made once per shape."""
+        xp = xp_of(like)
+        shaped = (xp.__name__, like.dtype, like.shape)
+        views = self._views.get(shaped)
+        if views is None:
+            n, key = like.size, shaped[:2]
+            work = self._work.get(key)
+            if work is None or work[0].size < n:
+                work = self._work[key] = (xp.empty(n, like.dtype), xp.empty(n, like.dtype), xp.empty(n, bool))
+                self._views = {}                             # views of the smaller buffers go with them
+            views = self._views[shaped] = tuple(w[:n].reshape(like.shape) for w in work)
+        return views
 
     def _last_frozen(self, key, p, bits):
         """[last step's m ≠ 0, keep bits (None: the mask is them), valid, the mask if sealed, dense slices]."""
