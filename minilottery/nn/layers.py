@@ -89,12 +89,16 @@ class Prunable(Layer):
                 raise ValueError(f"{name} shape {tuple(a.shape)} does not match weight shape {tuple(w.shape)}")
         if mask is None and fill is not None:
             raise ValueError("a frozen fill needs a mask (F shows only where m = 0)")
-        self.mask = None if mask is None else sealed(asarray(mask, dtype=self.dtype).copy())
-        self.keep = keep_bits(self.mask)
+        self.install_mask(None if mask is None else asarray(mask, dtype=self.dtype).copy())
         self.fill = None
         if fill is not None:
             one = self.dtype.type(1)
             self.fill = (one - self.mask) * asarray(fill, dtype=self.dtype)  # (1 − m) ⊙ F
+
+    def install_mask(self, mask):
+        """Take ``mask`` (this layer's own array, or None) as the mask, sealed, with its keep bits."""
+        self.mask = None if mask is None else sealed(mask)
+        self.keep = keep_bits(self.mask)
 
     def use_mask(self, mask):
         """Install ``mask`` without a copy (a score-trained mask: its owner makes it anew or leaves it

@@ -72,7 +72,7 @@ def _clear(a, keep, out=None):
     return out
 
 
-def _sealed(mask):
+def _is_sealed(mask):
     """A host mask that cannot change while it is the same object: read-only, owning its memory."""
     return mask is not None and not mask.flags.writeable and mask.flags.owndata
 
@@ -83,6 +83,16 @@ def _same(a, b):
     if a.size % 8 == 0:
         a, b = a.view(np.uint64), b.view(np.uint64)
     return bool((a == b).all())
+
+
+class _Frozen:
+    """What the last step froze in one parameter: ``kept`` (its m ≠ 0), ``keep`` (its keep bits; None
+    when the mask is them), ``valid`` (both hold the last step's), ``mask`` (that mask, if sealed)
+    and ``dense`` (per slice: nothing frozen in it)."""
+    __slots__ = ("kept", "keep", "valid", "mask", "dense")
+
+    def __init__(self, kept, keep):
+        self.kept, self.keep, self.valid, self.mask, self.dense = kept, keep, False, None, []
 
 
 class Optimizer:
@@ -105,7 +115,7 @@ class Optimizer:
         self.t = 0
         self.state = {b: {k: None for k in self.params} for b in self.buffers}
         self._work, self._views = {}, {}
-        self._frozen = {}   # key -> [kept: the last step's m ≠ 0, its keep bits, both valid, its mask if sealed]
+        self._frozen = {}   # key -> _Frozen: what the last step froze
 
     def _buffer(self, name, key, like):
         buf = self.state[name][key]
@@ -129,12 +139,11 @@ class Optimizer:
         return views
 
     def _last_frozen(self, key, p, bits):
-        """[last step's m ≠ 0, keep bits (None: the mask is them), valid, the mask if sealed, dense slices]."""
         got = self._frozen.get(key)
-        if got is None or (got[1] is None) != bits:
+        if got is None or (got.keep is None) != bits:
             xp = xp_of(p)
-            got = self._frozen[key] = [xp.empty(p.shape, bool), None if bits else xp.empty(p.shape, _bits(p.dtype)),
-                                       False, None, []]
+            got = self._frozen[key] = _Frozen(xp.empty(p.shape, bool),
+                                              None if bits else xp.empty(p.shape, _bits(p.dtype)))
         return got
 
     def step(self, grads, masks=None):
@@ -148,14 +157,15 @@ class Optimizer:
                 self.fused_update(p, grads[key], mask, state)
                 continue
             bits = mask is not None and mask.dtype == _bits(p.dtype)    # keep bits, g +0 where 0
-            last = [None, None, False, None, []] if mask is None else self._last_frozen(key, p, bits)
+            last = _Frozen(None, None) if mask is None else self._last_frozen(key, p, bits)
             vouched = bits and not self.weight_decay          # g is +0 at the frozen entries already
             if mask is None:
                 self._frozen.pop(key, None)                  # unmasked: state may grow anywhere
             on_host = xp_of(p) is np                          # (CuPy would synchronise for every check)
-            unchanged = on_host and last[2] and mask is last[3]  # the same sealed mask as last step
-            dense = last[4] if unchanged else []              # per slice: nothing frozen in it
-            for i, (pp, g, mm, was, keep, *st) in enumerate(_parts([p, grads[key], mask] + last[:2] + state)):
+            unchanged = on_host and last.valid and mask is last.mask  # the same sealed mask as last step
+            dense = last.dense if unchanged else []           # per slice: nothing frozen in it
+            for i, (pp, g, mm, was, keep, *st) in enumerate(_parts([p, grads[key], mask, last.kept, last.keep]
+                                                                   + state)):
                 xp, keep = xp_of(pp), mm if bits else keep
                 gm, tmp, kept = self._scratch(pp)
                 if self.weight_decay:
@@ -173,7 +183,7 @@ class Optimizer:
                 if dense[-1]:                                # nothing frozen in this slice
                     was[...] = kept                          # (all kept: never equal to a later frozen set)
                     self.update(pp, g, st, tmp)
-                elif on_host and last[2] and _same(kept, was):
+                elif on_host and last.valid and _same(kept, was):
                     # the frozen entries as last step, whose state is still +0: g ← +0 there, and
                     # every update maps state 0 and g 0 to state +0 and Δ +0
                     self.update(pp, g if vouched else _clear(g, keep, out=gm), st, tmp)
@@ -186,8 +196,8 @@ class Optimizer:
                         _clear(s, keep)                      # state ← +0 where frozen
                     _clear(tmp, keep)                        # Δ ← +0 where frozen: θ − 0 is θ bit for bit
                 pp -= tmp                                    # θ ← θ − Δ
-            last[2] = mask is not None
-            last[3], last[4] = (mask if on_host and _sealed(mask) else None), dense
+            last.valid, last.dense = mask is not None, dense
+            last.mask = mask if on_host and _is_sealed(mask) else None
 
     def update(self, p, g, state, tmp):
         """Write the step Δ into ``tmp`` from g (θ ← θ − Δ follows); ``state`` holds this slice of each buffer.

@@ -99,7 +99,7 @@ class Sequential:
     def frozen(self):
         """{"layer.W": what the optimiser freezes}: a layer's keep bits where it has them (it made
         its ∂L/∂W with them, +0 wherever they are 0, so no clear is due), else its mask."""
-        return {f"{n}.W": l.mask if getattr(l, "keep", None) is None else l.keep
+        return {f"{n}.W": l.mask if l.keep is None else l.keep
                 for n, l in self.prunable().items() if l.mask is not None}
 
     def set_masks(self, masks, fills=None):

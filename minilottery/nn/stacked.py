@@ -13,7 +13,7 @@ Dense networks (LeNet) stack today: Dense, ReLU and Flatten layers (no dropout, 
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.layers import Dense, Flatten, Layer, ReLU, keep_bits, sealed
+from minilottery.nn.layers import Dense, Flatten, Layer, ReLU
 from minilottery.nn.sequential import Sequential
 
 
@@ -30,7 +30,7 @@ class StackedDense(Dense):
         Layer.__init__(self)
         xp = xp_of(first.params["W"])
         self.in_features, self.out_features, self.dtype = first.in_features, first.out_features, first.dtype
-        self.output, self.kind, self.grad_effective, self.fill, self.keep = first.output, first.kind, None, None, None
+        self.output, self.kind, self.grad_effective, self.fill = first.output, first.kind, None, None
         self.trains_weight = True
         self.params = {k: xp.stack([l.params[k] for l in layers]) for k in ("W", "b")}
         masked = [l.mask is not None for l in layers]
@@ -38,8 +38,7 @@ class StackedDense(Dense):
             raise ValueError("stacked runs need a mask on every run's layer or on none")
         if any(l.fill is not None for l in layers):
             raise ValueError("stacked runs do not take frozen fills")
-        self.mask = sealed(xp.stack([l.mask for l in layers])) if all(masked) else None
-        self.keep = keep_bits(self.mask) if all(l.keep is not None for l in layers) else None
+        self.install_mask(xp.stack([l.mask for l in layers]) if all(masked) else None)
 
     def forward(self, x, train=False):                    # x (R, N, in), or (N, in) shared by the runs
         if x.shape[-1] != self.in_features:
