@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from minilottery import backend
 from minilottery.errors import ConfigError
-from minilottery.lottery.edgepopup import DEFAULTS, EdgePopup, drop_lowest, kaiming_weights, pruned_count
+from minilottery.lottery.edgepopup import (DEFAULTS, EdgePopup, drop_lowest, kaiming_weights, pruned_count,
+                                          smallest)
 from minilottery.nn import Conv2d, Dense, Flatten, ReLU, Sequential, softmax_cross_entropy
 from minilottery.nn.optim import Momentum
 from minilottery.rng import Streams
@@ -59,6 +60,24 @@ def test_drop_lowest_keeps_exact_count_highest_and_breaks_ties_by_flat_index(n, 
     if kept.size and dropped.size:
         assert kept.min() >= dropped.max()
     np.testing.assert_array_equal(m, stable_oracle(np.abs(a), j))
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1 << 15, 1 << 16),
+       levels=st.sampled_from([0, 3, 1000]), signed=st.booleans(), specials=st.booleans(),
+       at=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_the_radix_select_is_numpys_partition(dtype, n, levels, signed, specials, at, seed):
+    # invariant: smallest(a, i) is np.partition(a, i)[i] bit for bit, on vectors long enough for the
+    # radix path: ties (few levels), negatives (which fall back), zeros, inf and NaN (sorted last)
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.0, 0.05, n) if levels == 0 else rng.integers(0, levels, n) * 0.01
+    a = (a * rng.choice([-1, 1], n) if signed else a).astype(dtype)
+    if specials:
+        a[rng.integers(0, n, 5)] = [np.nan, np.inf, 0.0, np.nan, np.finfo(dtype).tiny]
+    i = min(int(at * n), n - 1)
+    got, want = smallest(a, i), np.partition(a, i)[i]
+    assert got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes() or (np.isnan(got) and np.isnan(want))
 
 
 def test_pruned_count_is_the_released_float_floor():

@@ -44,6 +44,30 @@ def pruned_count(k, n):
     return int((1.0 - float(k)) * int(n))
 
 
+_RADIX_MIN = 1 << 15      # below this many entries a plain partition is faster than 2¹⁶ bins
+
+
+def smallest(flat, i):
+    """np.partition(flat, i)[i] (the (i+1)-th smallest) of a host float vector, by a radix select
+    where every sign bit is clear (|s|, NaN included): those floats order as their bit patterns, so
+    a histogram of the top 16 bits names the bucket holding rank i, and only that bucket is
+    partitioned. Anything else (a negative entry, a short vector) takes np.partition itself."""
+    if flat.size < _RADIX_MIN or flat.dtype not in _UINT:
+        return np.partition(flat, i)[i]
+    bits = flat.view(_UINT[flat.dtype])
+    top = bits >> np.uint8(8 * flat.itemsize - 16)               # sign, exponent, first mantissa bits
+    count = np.bincount(top, minlength=1 << 16)
+    if count[1 << 15:].any():                                    # a sign bit set: bit order is not value order
+        return np.partition(flat, i)[i]
+    below = np.cumsum(count)
+    b = int(np.searchsorted(below, i, side="right"))             # the bucket of rank i
+    rest = i - (int(below[b - 1]) if b else 0)
+    return np.partition(bits[top == b], rest)[rest].view(flat.dtype)
+
+
+_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
 def drop_lowest(a, j):
     """0/1 mask in a's dtype dropping the j entries of lowest a (lowest flat index first among equals)."""
     xp = xp_of(a)
@@ -54,12 +78,13 @@ def drop_lowest(a, j):
         m = xp.ones(flat.shape, dtype=a.dtype)
         m[xp.argsort(flat, kind="stable")[:j]] = 0               # a stable sort: lowest index first on ties
         return m.reshape(a.shape)
-    v = xp.partition(flat, j - 1)[j - 1]                         # the j-th smallest value
+    v = smallest(flat, j - 1)                                    # the j-th smallest value
     m = xp.empty(flat.shape, dtype=a.dtype)
-    xp.greater_equal(flat, v, out=m)                             # 1[a ≥ v]: every entry below v dropped
-    tied = xp.flatnonzero(flat == v)
-    below = flat.size - xp.count_nonzero(m)
-    m[tied[:j - below]] = 0                                      # the rest of the j from the ties at v
+    xp.greater(flat, v, out=m)                                   # 1[a > v]: v and all below it dropped
+    short = flat.size - j - xp.count_nonzero(m)                  # ties at v dropped beyond the j
+    if short:
+        tied = xp.flatnonzero(flat == v)
+        m[tied[tied.size - short:]] = 1                          # kept: the ties of highest flat index
     return m.reshape(a.shape)
 
 
