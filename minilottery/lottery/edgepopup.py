@@ -44,20 +44,20 @@ def pruned_count(k, n):
     return int((1.0 - float(k)) * int(n))
 
 
-_RADIX_MIN = 1 << 15      # below this many entries a plain partition is faster than 2¹⁶ bins
+_RADIX_MIN, _TOP = 1 << 13, 14  # a radix select from 8,192 entries, over 2¹⁴ buckets (a 128 KB count)
 
 
 def smallest(flat, i):
     """np.partition(flat, i)[i] (the (i+1)-th smallest) of a host float vector, by a radix select
     where every sign bit is clear (|s|, NaN included): those floats order as their bit patterns, so
-    a histogram of the top 16 bits names the bucket holding rank i, and only that bucket is
+    a histogram of the top 14 bits names the bucket holding rank i, and only that bucket is
     partitioned. Anything else (a negative entry, a short vector) takes np.partition itself."""
     if flat.size < _RADIX_MIN or flat.dtype not in _UINT:
         return np.partition(flat, i)[i]
     bits = flat.view(_UINT[flat.dtype])
-    top = bits >> np.uint8(8 * flat.itemsize - 16)               # sign, exponent, first mantissa bits
-    count = np.bincount(top, minlength=1 << 16)
-    if count[1 << 15:].any():                                    # a sign bit set: bit order is not value order
+    top = bits >> np.uint8(8 * flat.itemsize - _TOP)             # sign, exponent, first mantissa bits
+    count = np.bincount(top, minlength=1 << _TOP)
+    if count[1 << (_TOP - 1):].any():                            # a sign bit set: bit order is not value order
         return np.partition(flat, i)[i]
     below = np.cumsum(count)
     b = int(np.searchsorted(below, i, side="right"))             # the bucket of rank i
