@@ -30,7 +30,7 @@ from minilottery.train import (CURVES, DIVERGENCE_FACTOR, check_divergence, eval
 
 
 def train_stacked(nets, data, cfg, streams, progress=False, label=""):
-    """Train ``nets`` (Dense Sequentials of one architecture) in place, as one stacked network.
+    """Train ``nets`` (Sequentials of one architecture whose layers stack) in place, as one stacked network.
 
     streams: one rng.Streams per run. Returns one TrainResult per run, in order."""
     if len(streams) != len(nets):

@@ -1,8 +1,8 @@
 """Stacked training steps against the same runs one by one (``bench --stack 1 5 20``).
 
 For each case and each R: R runs' steps taken one by one (the unstacked step, R times) and,
-for Dense nets, the same R runs stacked into one network (nn/stacked.py), interleaved repeat
-by repeat; times are per run. Conv nets do not stack yet: their row shows the unstacked step.
+the same R runs stacked into one network (nn/stacked.py), interleaved repeat by repeat; times
+are per run.
 """
 import statistics
 
@@ -55,10 +55,7 @@ def measure_stacks(case, stacks, args, time_fn, inner_fn, lr, torch_step=None):
         def alone():
             for s in alone_steps:
                 s()
-        try:
-            stacked = _step(StackedNet(_nets(case, runs, args.density)), dx, dy, lr)
-        except ValueError:
-            stacked = None                                       # conv nets do not stack yet
+        stacked = _step(StackedNet(_nets(case, runs, args.density)), dx, dy, lr)
         fns = [f for f in (alone, stacked, torch_step) if f is not None]
         for _ in range(args.warmup):
             for f in fns:
@@ -70,9 +67,8 @@ def measure_stacks(case, stacks, args, time_fn, inner_fn, lr, torch_step=None):
                 times[f].append(time_fn(f, sync, inner[f]))
         per_run = {f: statistics.median(t) for f, t in times.items()}
         rows.append({"case": case, "runs": runs, "alone": per_run[alone] / runs,
-                     "stacked": per_run[stacked] / runs if stacked else None,
-                     "ratio": statistics.median(s / a for s, a in zip(times[stacked], times[alone]))
-                     if stacked else None,
+                     "stacked": per_run[stacked] / runs,
+                     "ratio": statistics.median(s / a for s, a in zip(times[stacked], times[alone])),
                      "torch": per_run[torch_step] if torch_step else None})
     return rows
 
@@ -81,8 +77,7 @@ def format_stack_table(rows):
     lines = ["| case | R | one by one ms/run | stacked ms/run | stacked / one by one | PyTorch ms/run (alone) |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        st = "not stacked (conv)" if r["stacked"] is None else f"{r['stacked'] * 1e3:.2f}"
-        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
         torch = "n/a" if r["torch"] is None else f"{r['torch'] * 1e3:.2f}"
-        lines.append(f"| {r['case']} | {r['runs']} | {r['alone'] * 1e3:.2f} | {st} | {ratio} | {torch} |")
+        lines.append(f"| {r['case']} | {r['runs']} | {r['alone'] * 1e3:.2f} | {r['stacked'] * 1e3:.2f} | "
+                     f"{r['ratio']:.2f} | {torch} |")
     return "\n".join(lines)

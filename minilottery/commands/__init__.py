@@ -75,7 +75,7 @@ def add_executor_arguments(p):
     p.add_argument("--stack", type=int, default=None, metavar="R",
                    help="train up to R runs of one architecture that are ready together (trials, controls) "
                         "as one stacked network, each run's result as alone (default: 1 on numpy, 16 on "
-                        "cupy; Dense nets only)")
+                        "cupy; LeNet and Conv-2/4/6 without dropout, not yet BatchNorm nets)")
 
 
 def executor_from_args(args):

@@ -132,7 +132,7 @@ class IMPExperiment(Experiment):
     def __init__(self, cfg, store, data, log=print, variant=None):
         super().__init__(cfg, store, data, log)
         self.kinds, self.variant = weight_kinds(cfg), variant
-        self.stackable = stacks(_shape_model(cfg))       # its runs can train stacked (Dense nets)
+        self.stackable = stacks(_shape_model(cfg))       # its runs can train stacked (no BatchNorm, no dropout)
 
     @classmethod
     def check(cls, cfg):

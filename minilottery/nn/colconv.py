@@ -16,11 +16,14 @@ Blocks of whole images (about BLOCK_BYTES of columns each) are gathered with one
 strided copy and multiplied at once, so the (N·Ho·Wo, kh·kw·C) column matrix is
 never materialised; blocks write disjoint rows of Y and disjoint images of dX,
 so on NumPy they are shared out to Python threads (``blas.thread_map``).
+Stacked runs (R runs' N/R images one run after another, weights (R, K, O)):
+each block is one run's images gathered for all R runs, (R, B, K), in one
+batched product, per run the shape it has alone.
 """
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map
+from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map, per_run
 
 
 def _padded(grid, X):
@@ -29,54 +32,56 @@ def _padded(grid, X):
 
 
 def image_blocks(grid, width, itemsize):
-    """[(n0, n1)] image ranges of about BLOCK_BYTES of (Ho·Wo, width) columns each (all at once on CuPy)."""
-    per_image = grid.ho * grid.wo * width * itemsize
+    """[(n0, n1)] ranges of a run's images, about BLOCK_BYTES of (Ho·Wo, width) columns each."""
+    per_image, n = grid.ho * grid.wo * width * itemsize, grid.n // grid.runs
     step = max(1, BLOCK_BYTES // per_image)
-    return [(n, min(n + step, grid.n)) for n in range(0, grid.n, step)]
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def gather(grid, X4, n0, n1, out):
-    """The im2col rows of images [n0, n1): (n1 − n0)·Ho·Wo rows of kh·kw·C, one strided copy into out."""
+    """The im2col rows of images [n0, n1) of every run: (R, (n1 − n0)·Ho·Wo, kh·kw·C), one strided
+    copy into out."""
     sn, sh, sw, sc = X4.strides
-    windows = xp_of(X4).lib.stride_tricks.as_strided(           # [n, ho, wo, i, j, c]
-        X4[n0:], shape=(n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
-        strides=(sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
-    block = out[:(n1 - n0) * grid.ho * grid.wo]
-    block.reshape(windows.shape)[...] = windows
-    return block
+    windows = xp_of(X4).lib.stride_tricks.as_strided(           # [r, n, ho, wo, i, j, c]
+        X4[n0:], shape=(grid.runs, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
+        strides=(grid.n // grid.runs * sn, sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
+    out.reshape(windows.shape)[...] = windows
+    return out
 
 
 def _blocks(grid, X4, width):
-    return image_blocks(grid, width, X4.itemsize) if xp_of(X4) is np else [(0, grid.n)]
+    return image_blocks(grid, width, X4.itemsize) if xp_of(X4) is np else [(0, grid.n // grid.runs)]
 
 
 def correlate(grid, X, wmat, bias):
     """Y = cols(X) W₂ + b over the output positions: (N·Ho·Wo, O) rows, (n, ho, wo) order."""
-    xp, X4, per = xp_of(X), _padded(grid, X), grid.ho * grid.wo
-    out = xp.empty((grid.n * per, wmat.shape[1]), dtype=X.dtype)
+    xp, X4, per, (wmat, bias) = xp_of(X), _padded(grid, X), grid.ho * grid.wo, per_run(grid, wmat, bias)
+    k, o = wmat.shape[1:]
+    out = xp.empty((grid.runs, grid.n // grid.runs * per, o), dtype=X.dtype)
 
     def block(images):
         n0, n1 = images
-        work = xp.empty(((n1 - n0) * per, wmat.shape[0]), dtype=X.dtype)
-        y = xp.matmul(gather(grid, X4, n0, n1, work), wmat, out=out[n0 * per:n1 * per])
+        work = xp.empty((grid.runs, (n1 - n0) * per, k), dtype=X.dtype)
+        y = xp.matmul(gather(grid, X4, n0, n1, work), wmat, out=out[:, n0 * per:n1 * per])
         if bias is not None:                                   # a conv before BatchNorm has none
             y += bias
-    _map(xp, block, _blocks(grid, X4, wmat.shape[0]))
-    return out
+    _map(xp, block, _blocks(grid, X4, k))
+    return out.reshape(grid.n * per, o)
 
 
 def weight_grad(grid, dY, X):
-    """dW₂ᵀ = Σ_p dY[p]ᵀ cols[p]: (O, kh·kw·C), columns ordered (i, j, c)."""
-    xp, X4, per = xp_of(X), _padded(grid, X), grid.ho * grid.wo
-    width = grid.kh * grid.kw * X.shape[1]
+    """dW₂ᵀ = Σ_p dY[p]ᵀ cols[p]: (R, O, kh·kw·C), columns ordered (i, j, c)."""
+    xp, X4, per, r = xp_of(X), _padded(grid, X), grid.ho * grid.wo, grid.runs
+    width, o = grid.kh * grid.kw * X.shape[1], dY.shape[1]
+    dY3 = dY.reshape(r, -1, o)
     blocks = _blocks(grid, X4, width)
     groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
 
     def partial(group):
-        dw, part = xp.zeros((dY.shape[1], width), dtype=X.dtype), xp.empty((dY.shape[1], width), dtype=X.dtype)
+        dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
         for n0, n1 in group:
-            work = xp.empty(((n1 - n0) * per, width), dtype=X.dtype)
-            dw += xp.matmul(dY[n0 * per:n1 * per].T, gather(grid, X4, n0, n1, work), out=part)
+            work = xp.empty((r, (n1 - n0) * per, width), dtype=X.dtype)
+            dw += xp.matmul(dY3[:, n0 * per:n1 * per].swapaxes(1, 2), gather(grid, X4, n0, n1, work), out=part)
         return dw
     parts = _map(xp, partial, groups)
     for p in parts[1:]:
@@ -86,16 +91,18 @@ def weight_grad(grid, dY, X):
 
 def input_grad(grid, dY, wmat):
     """dX = col2im(dY W₂ᵀ) on the padded grid: (N, Hp, Wp, C), padding included."""
-    xp, per, c = xp_of(dY), grid.ho * grid.wo, wmat.shape[0] // (grid.kh * grid.kw)
+    xp, per, r, (wmat, _) = xp_of(dY), grid.ho * grid.wo, grid.runs, per_run(grid, wmat, None)
+    c = wmat.shape[1] // (grid.kh * grid.kw)
     dX = xp.zeros((grid.n, grid.hp, grid.wp, c), dtype=dY.dtype)
+    dX5, dY3 = dX.reshape((r, -1) + dX.shape[1:]), dY.reshape(r, -1, dY.shape[1])   # a run axis in front
     hi, wi = grid.sh * (grid.ho - 1) + 1, grid.sw * (grid.wo - 1) + 1   # extent of one offset's positions
 
     def block(images):
         n0, n1 = images
-        dcols = xp.matmul(dY[n0 * per:n1 * per], wmat.T)              # (rows, kh·kw·C)
-        dcols = dcols.reshape(n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, c)
+        dcols = xp.matmul(dY3[:, n0 * per:n1 * per], wmat.swapaxes(1, 2))   # (R, rows, kh·kw·C)
+        dcols = dcols.reshape(r, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, c)
         for i in range(grid.kh):                                       # kernel offsets, not pixels
             for j in range(grid.kw):
-                dX[n0:n1, i:i + hi:grid.sh, j:j + wi:grid.sw] += dcols[:, :, :, i, j]
-    _map(xp, block, _blocks(grid, dX, wmat.shape[0]))
+                dX5[:, n0:n1, i:i + hi:grid.sh, j:j + wi:grid.sw] += dcols[..., i, j, :]
+    _map(xp, block, _blocks(grid, dX, wmat.shape[1]))
     return dX

@@ -54,6 +54,7 @@ class Conv2d(Prunable):
     ``bias=False`` leaves b out (a conv followed by BatchNorm); ``init`` draws W.
     """
     kind = "conv"
+    runs = 1            # R runs stacked in one layer (nn/stacked.py)
 
     def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
                  dtype=np.float32, input_shape=None, bias=True, init=glorot_normal):
@@ -75,7 +76,7 @@ class Conv2d(Prunable):
         self.output_shape(x.shape[1:])
         check_dtype(self, x)
         self.X = None                                          # drop the last cache before making one
-        grid = self.grid = Grid(x.shape, self.k, self.s, self.p)
+        grid = self.grid = Grid(x.shape, self.k, self.s, self.p, self.runs)
         self.X = grid.pad_input(x)                             # (N·Hp·Wp + lead, C) padded rows
         self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
         self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE
@@ -88,14 +89,14 @@ class Conv2d(Prunable):
 
     def backward(self, dy, input_grad=True):                   # dy (N, O, Ho, Wo)
         # dW_eff = Σ_p dy[p]ᵀ im2col(x)[p] ; db = Σ_{n,h,w} dy ; dx = im2col(dy')·W_flip (full correlation)
-        grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
+        grid = self.grid
         if self.columns:
             return self._columns_backward(dy, input_grad)
         G = grid.pad_grad(dy)                                  # (lead + N·Hp·Wp, O)
-        dw = weight_grad(grid, G[grid.lead:], self.X)          # (O, kh·kw·C), columns (i, j, c)
-        self._weight_grad(xp_of(dw).ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
+        dw = weight_grad(grid, G[grid.lead:], self.X)          # (R, O, kh·kw·C), columns (i, j, c)
+        self._weight_grad(self._kernel_order(dw))
         if "b" in self.params:
-            self.grads["b"] = dy.sum(axis=(0, 2, 3))
+            self.grads["b"] = self._bias_grad(dy, (0, 2, 3))
         if not input_grad:                                     # the first layer: nobody needs dL/dx
             return None
         dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
@@ -103,17 +104,29 @@ class Conv2d(Prunable):
 
     def _columns_backward(self, dy, input_grad):
         # the same three gradients on the output positions only (colconv.py)
-        grid, o, c, (kh, kw) = self.grid, self.out_channels, self.in_channels, self.k
-        xp = xp_of(dy)
-        dY = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N·Ho·Wo, O)
-        dw = colconv.weight_grad(grid, dY, self.X)             # (O, kh·kw·C), columns (i, j, c)
-        self._weight_grad(xp.ascontiguousarray(dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)))
+        grid, xp = self.grid, xp_of(dy)
+        dY = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, self.out_channels)  # (N·Ho·Wo, O)
+        dw = colconv.weight_grad(grid, dY, self.X)             # (R, O, kh·kw·C), columns (i, j, c)
+        self._weight_grad(self._kernel_order(dw))
         if "b" in self.params:
-            self.grads["b"] = dY.sum(axis=0)
+            self.grads["b"] = self._bias_grad(dY, 0)
         if not input_grad:
             return None
         dX = colconv.input_grad(grid, dY, weight_matrix(self.w_eff))  # (N, Hp, Wp, C)
         return dX[:, grid.ph:grid.ph + grid.h, grid.pw:grid.pw + grid.w].transpose(0, 3, 1, 2)  # (N, C, H, W)
+
+    def _kernel_order(self, dw):
+        """(R, O, kh·kw·C) columns (i, j, c) -> W's shape, (O, C, kh, kw) or (R, O, C, kh, kw)."""
+        (o, c), (kh, kw) = self.params["W"].shape[-4:-2], self.k
+        dw = dw.reshape(self.runs, o, kh, kw, c).transpose(0, 1, 4, 2, 3)
+        return xp_of(dw).ascontiguousarray(dw.reshape(self.params["W"].shape))
+
+    def _bias_grad(self, dy, axes):
+        # db = Σ dy over the batch (and positions), per run: each run's rows summed as alone
+        if self.runs == 1:
+            return dy.sum(axis=axes)
+        n = dy.shape[0] // self.runs
+        return xp_of(dy).stack([dy[r * n:(r + 1) * n].sum(axis=axes) for r in range(self.runs)])
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.k}, "

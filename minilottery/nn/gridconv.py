@@ -21,6 +21,13 @@ where G' is G behind ``lead`` zero rows and W_flip the kernel turned by 180°:
 the input gradient is the same gathered product on G' with the flipped kernel.
 On NumPy the blocks are shared out to Python threads, each with a
 single-threaded BLAS (``blas.thread_map``).
+
+Stacked runs (nn/stacked.py): R runs' images lie one run after another on one
+grid of R·N images, with one weight matrix per run, (R, kh·kw·C, O). Each block
+of a run's rows is gathered for all R runs at once, (R, B, kh·kw·C), and
+multiplied in one batched product: per run the same rows and the same shape
+as alone. A run's reads past its last image touch only discarded rows, or, in
+the input gradient, the zero tail of the run before.
 """
 import numpy as np
 
@@ -35,12 +42,14 @@ GROUPS = 8             # partial sums of the weight gradient (blocks shared out 
 class Grid:
     """Geometry of an (N, C, H, W) input padded by (ph, pw) and flattened to rows."""
 
-    def __init__(self, x_shape, k, s, p):
+    def __init__(self, x_shape, k, s, p, runs=1):
+        """runs R: the N images are R runs' N/R images each, one run after another."""
         self.n, self.c, self.h, self.w = x_shape
         (self.kh, self.kw), (self.sh, self.sw), (self.ph, self.pw) = k, s, p
         self.hp, self.wp = self.h + 2 * self.ph, self.w + 2 * self.pw
         self.ho, self.wo = out_size(self.h, self.kh, self.sh, self.ph), out_size(self.w, self.kw, self.sw, self.pw)
         self.rows = self.n * self.hp * self.wp
+        self.runs, self.run_rows = runs, self.rows // runs
         self.lead = (self.kh - 1) * self.wp + (self.kw - 1)      # the largest row shift
 
     def kept(self, rows):
@@ -75,19 +84,20 @@ class Grid:
         return g[:, self.ph:self.ph + self.h, self.pw:self.pw + self.w].transpose(0, 3, 1, 2)
 
     def gather(self, A, start, stop, out):
-        """im2col rows of grid positions [start, stop) of A (≥ stop + lead rows, F) into out."""
-        f, it = A.shape[1], A.itemsize
+        """im2col rows of grid positions [start, stop) of every run of A into out (R, stop − start,
+        kh·kw·F); A holds R runs of ``run_rows`` rows and ``lead`` rows after them."""
+        f, it, b = A.shape[1], A.itemsize, stop - start
+        as_strided, run = xp_of(A).lib.stride_tricks.as_strided, self.run_rows * f * it
         if f == 1:                                                # one channel: a column per offset is
-            block = out[:stop - start]                            # 4x faster than copying 3-wide runs
-            for k in range(self.kh * self.kw):
+            for k in range(self.kh * self.kw):                    # 4x faster than copying 3-wide runs
                 i, j = divmod(k, self.kw)
-                block[:, k] = A[start + i * self.wp + j:stop + i * self.wp + j, 0]
-            return block
-        windows = xp_of(A).lib.stride_tricks.as_strided(         # [p, i, j, :] = A[p + i·Wp + j]
-            A[start:], shape=(stop - start, self.kh, self.kw, f), strides=(f * it, self.wp * f * it, f * it, it))
-        block = out[:stop - start]
-        block.reshape(windows.shape)[...] = windows
-        return block                                              # (stop − start, kh·kw·F)
+                out[:, :, k] = as_strided(A[start + i * self.wp + j:], shape=(self.runs, b), strides=(run, it))
+            return out
+        windows = as_strided(                                     # [r, p, i, j, :] = A[r·run_rows + p + i·Wp + j]
+            A[start:], shape=(self.runs, b, self.kh, self.kw, f),
+            strides=(run, f * it, self.wp * f * it, f * it, it))
+        out.reshape(windows.shape)[...] = windows
+        return out                                                # (R, stop − start, kh·kw·F)
 
     def output_rows(self):
         """Rows [first, last) of each image that hold its output positions."""
@@ -99,12 +109,12 @@ class Grid:
         return first, first + (self.h - 1) * self.wp + self.w
 
     def blocks(self, A, width, rows):
-        """Row blocks covering rows [first, last) of every image, about BLOCK_BYTES of gathered
-        (block, width) rows each on NumPy (all at once on CuPy)."""
+        """Row blocks covering rows [first, last) of every image of a run, about BLOCK_BYTES of
+        gathered (block, width) rows each on NumPy (all at once on CuPy); the same for every run."""
         xp, (first, last), size = xp_of(A), rows, self.hp * self.wp
-        step = max(32, BLOCK_BYTES // (width * A.itemsize)) if xp is np else self.rows
+        step = max(32, BLOCK_BYTES // (width * A.itemsize)) if xp is np else self.run_rows
         out = []
-        for n in range(self.n):
+        for n in range(self.n // self.runs):
             a, b = n * size + first, n * size + last
             if out and b - out[-1][0] <= step:
                 out[-1] = (out[-1][0], b)                         # small images: one block, gap included
@@ -122,15 +132,25 @@ def _zero_around(g, top, left, h, w):
 
 
 def weight_matrix(w):
-    """W (O, C, kh, kw) -> (kh·kw·C, O), rows in the order of gathered columns (i, j, c)."""
-    o, c, kh, kw = w.shape
-    return xp_of(w).ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * c, o)
+    """W ([R,] O, C, kh, kw) -> ([R,] kh·kw·C, O), rows in the order of gathered columns (i, j, c)."""
+    o, c, kh, kw = w.shape[-4:]
+    runs = tuple(range(w.ndim - 4))
+    t = w.transpose(runs + tuple(a + len(runs) for a in (2, 3, 1, 0)))
+    return xp_of(w).ascontiguousarray(t).reshape(w.shape[:-4] + (kh * kw * c, o))
 
 
 def flipped_matrix(w):
-    """W (O, C, kh, kw) -> (kh·kw·O, C): the kernel turned by 180°, for the input gradient."""
-    o, c, kh, kw = w.shape
-    return xp_of(w).ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)).reshape(kh * kw * o, c)
+    """W ([R,] O, C, kh, kw) -> ([R,] kh·kw·O, C): the kernel turned by 180°, for the input gradient."""
+    o, c, kh, kw = w.shape[-4:]
+    runs = tuple(range(w.ndim - 4))
+    t = w[..., ::-1, ::-1].transpose(runs + tuple(a + len(runs) for a in (2, 3, 0, 1)))
+    return xp_of(w).ascontiguousarray(t).reshape(w.shape[:-4] + (kh * kw * o, c))
+
+
+def per_run(grid, wmat, bias):
+    """The weight matrices as (R, K, O) and the bias as (R, 1, O) (or None): one of each per run."""
+    return (wmat.reshape((grid.runs,) + wmat.shape[-2:]),
+            None if bias is None else bias.reshape(grid.runs, 1, -1))
 
 
 def _map(xp, fn, items):
@@ -140,32 +160,34 @@ def _map(xp, fn, items):
 
 def correlate(grid, A, wmat, rows, bias=None):
     """Out[p] = im2col(A)[p] @ wmat (+ bias) for the grid rows p in ``rows`` of every image:
-    (N·Hp·Wp, wmat columns); the other rows are left unset."""
-    xp = xp_of(A)
-    out = xp.empty((grid.rows, wmat.shape[1]), dtype=A.dtype)
+    (N·Hp·Wp, wmat columns); the other rows are left unset. Stacked: wmat (R, K, O), bias (R, O)."""
+    xp, (wmat, bias) = xp_of(A), per_run(grid, wmat, bias)
+    k, o = wmat.shape[1:]
+    out = xp.empty((grid.runs, grid.run_rows, o), dtype=A.dtype)
 
     def block(rows):
         start, stop = rows
-        work = xp.empty((stop - start, wmat.shape[0]), dtype=A.dtype)
-        y = xp.matmul(grid.gather(A, start, stop, work), wmat, out=out[start:stop])  # (B, kh·kw·F) @ (kh·kw·F, out)
+        work = xp.empty((grid.runs, stop - start, k), dtype=A.dtype)
+        y = xp.matmul(grid.gather(A, start, stop, work), wmat, out=out[:, start:stop])  # (R, B, K) @ (R, K, O)
         if bias is not None:
             y += bias
-    _map(xp, block, grid.blocks(A, wmat.shape[0], rows))
-    return out
+    _map(xp, block, grid.blocks(A, k, rows))
+    return out.reshape(grid.rows, o)
 
 
 def weight_grad(grid, G, X):
-    """dW = Σ_p G[p]ᵀ im2col(X)[p] over the output rows: (O, kh·kw·C), columns ordered (i, j, c)."""
-    xp = xp_of(X)
-    width = grid.kh * grid.kw * X.shape[1]
+    """dW = Σ_p G[p]ᵀ im2col(X)[p] over the output rows: (R, O, kh·kw·C), columns ordered (i, j, c)."""
+    xp, r = xp_of(X), grid.runs
+    width, o = grid.kh * grid.kw * X.shape[1], G.shape[1]
+    G3 = G[:grid.rows].reshape(r, grid.run_rows, o)
     blocks = grid.blocks(X, width, grid.output_rows())
     groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
 
     def partial(group):
-        dw, part = xp.zeros((G.shape[1], width), dtype=X.dtype), xp.empty((G.shape[1], width), dtype=X.dtype)
+        dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
         for start, stop in group:
-            work = xp.empty((stop - start, width), dtype=X.dtype)
-            dw += xp.matmul(G[start:stop].T, grid.gather(X, start, stop, work), out=part)
+            work = xp.empty((r, stop - start, width), dtype=X.dtype)
+            dw += xp.matmul(G3[:, start:stop].swapaxes(1, 2), grid.gather(X, start, stop, work), out=part)
         return dw
     parts = _map(xp, partial, groups)
     for p in parts[1:]:

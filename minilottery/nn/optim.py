@@ -16,21 +16,17 @@ as every layer installs one), which cannot change while it is the same object.
 ``reset()`` starts afresh (each IMP round does). ``lr`` may be changed between
 steps (learning-rate schedules).
 
-Speed: updates are written with ``out=`` and in-place operators into reused
-work arrays, so a step allocates nothing; on NumPy each parameter is updated
-in slices of ``CHUNK`` elements, so that the dozen passes an update makes over
-its arrays hit the CPU cache instead of streaming from memory. The frozen
-entries cost two passes to make the keep bits (all ones where m ≠ 0) and one
-bitwise AND per state array and for Δ: assigning through a boolean ``where=``
-(``copyto``, ``putmask``) is 20–40× slower than a multiply on a random mask, and
-made the masked Adam step four times the unmasked one. A mask of all ones
-(an IMP dense run) skips them after one comparison (on NumPy: CuPy would have to
-synchronise to know); the same sealed mask again skips the comparisons too.
-A mask may be given as keep bits (an unsigned integer of the parameter's width,
-all ones where kept, 0 where frozen): the caller vouches that its gradient is
-already +0 at the frozen entries (a layer makes ∂L/∂W with those bits,
-``Sequential.frozen``), so without weight decay g is not cleared again.
-Scalars are Python floats, which never change an array's dtype.
+Speed: a step allocates nothing (``out=`` and in-place operators into reused
+work arrays); on NumPy a parameter is updated in ``CHUNK``-element slices, so
+the dozen passes of an update hit the cache. Frozen entries cost the keep bits
+(all ones where m ≠ 0, two passes) and one bitwise AND per state array and Δ:
+a boolean ``where=`` assignment is 20–40× slower than a multiply on a random
+mask. A mask of all ones (an IMP dense run) skips them after one comparison (on
+NumPy: CuPy would have to synchronise to know); a sealed mask seen before skips
+the comparison too. Keep bits may be given as the mask (an unsigned integer of
+the parameter's width): the caller vouches that g is already +0 where frozen
+(a layer makes ∂L/∂W with them, ``Sequential.frozen``), so without weight
+decay g is not cleared again. Scalars are Python floats (no dtype changes).
 """
 import math
 
@@ -290,8 +286,7 @@ class Adam(Optimizer):
         xp.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.b2
         v += tmp                                             # v ← β2 v + (1−β2) g²
-        bc1 = 1.0 - self.b1 ** self.t
-        bc2 = 1.0 - self.b2 ** self.t
+        bc1, bc2 = 1.0 - self.b1 ** self.t, 1.0 - self.b2 ** self.t
         xp.sqrt(v, out=tmp)
         tmp /= math.sqrt(bc2)
         tmp += self.eps                                      # √v / √(1−β2ᵗ) + ε

@@ -8,37 +8,55 @@ steps all R runs in one pass. Activations carry the run axis too: a training bat
 shared by every run (broadcast in the first layer). Each run's numbers are what it computes
 alone: the element-wise code is the same and each product has the same shape.
 
-Dense networks (LeNet) stack today: Dense, ReLU and Flatten layers (no dropout, no conv).
+Convolutions stack too: a (R, N, C, H, W) batch is R·N images, one run after another, and
+each GEMM of a Conv2d takes one block of a run's rows for all R runs (gridconv.py). Dense,
+Conv2d, MaxPool2d, ReLU and Flatten layers stack (LeNet, Conv-2/4/6 without dropout);
+BatchNorm and residual blocks do not yet.
 """
 import numpy as np
 
 from minilottery.backend import xp_of
+from minilottery.nn.conv import Conv2d, MaxPool2d
 from minilottery.nn.layers import Dense, Flatten, Layer, ReLU
 from minilottery.nn.sequential import Sequential
+
+STACKING = (Dense, Conv2d, MaxPool2d, ReLU, Flatten)
 
 
 def stacks(net):
     """True when ``net`` (a Sequential) is made only of layers that stack."""
-    return all(type(layer) in (Dense, ReLU, Flatten) for _, layer in net.layers)
+    return all(type(layer) in STACKING for _, layer in net.layers)
+
+
+def _stack_weights(stacked, layers):
+    """Give ``stacked`` the R layers' parameters and masks with a run axis in front."""
+    first = layers[0]
+    xp = xp_of(first.params["W"])
+    stacked.dtype, stacked.output, stacked.kind = first.dtype, first.output, first.kind
+    stacked.grad_effective, stacked.fill, stacked.trains_weight = None, None, True
+    stacked.params = {k: xp.stack([l.params[k] for l in layers]) for k in first.params}
+    masked = [l.mask is not None for l in layers]
+    if any(masked) and not all(masked):
+        raise ValueError("stacked runs need a mask on every run's layer or on none")
+    if any(l.fill is not None for l in layers):
+        raise ValueError("stacked runs do not take frozen fills")
+    stacked.install_mask(xp.stack([l.mask for l in layers]) if all(masked) else None)
+
+
+def _merged(x, runs):
+    """(R, N, ...) -> (R·N, ...), a view; a batch (N, ...) shared by the runs is repeated R times."""
+    if x.ndim == 4:
+        x = xp_of(x).broadcast_to(x, (runs,) + x.shape)
+    return x.reshape((-1,) + x.shape[2:])
 
 
 class StackedDense(Dense):
     """R Dense layers as one: W (R, out, in), b (R, out); y = x W_effᵀ + b per run."""
 
     def __init__(self, layers):
-        first = layers[0]
         Layer.__init__(self)
-        xp = xp_of(first.params["W"])
-        self.in_features, self.out_features, self.dtype = first.in_features, first.out_features, first.dtype
-        self.output, self.kind, self.grad_effective, self.fill = first.output, first.kind, None, None
-        self.trains_weight = True
-        self.params = {k: xp.stack([l.params[k] for l in layers]) for k in ("W", "b")}
-        masked = [l.mask is not None for l in layers]
-        if any(masked) and not all(masked):
-            raise ValueError("stacked runs need a mask on every run's layer or on none")
-        if any(l.fill is not None for l in layers):
-            raise ValueError("stacked runs do not take frozen fills")
-        self.install_mask(xp.stack([l.mask for l in layers]) if all(masked) else None)
+        self.in_features, self.out_features = layers[0].in_features, layers[0].out_features
+        _stack_weights(self, layers)
 
     def forward(self, x, train=False):                    # x (R, N, in), or (N, in) shared by the runs
         if x.shape[-1] != self.in_features:
@@ -59,6 +77,47 @@ class StackedDense(Dense):
         return f"StackedDense({self.params['W'].shape[0]} × {self.in_features}, {self.out_features})"
 
 
+class StackedConv2d(Conv2d):
+    """R Conv2d layers as one: W (R, O, C, kh, kw), b (R, O); x (R, N, C, H, W), or (N, C, H, W)
+    shared by the runs. The R runs' images are one grid of R·N images (gridconv.py)."""
+
+    def __init__(self, layers):
+        Layer.__init__(self)
+        first = layers[0]
+        self.k, self.s, self.p = first.k, first.s, first.p
+        self.in_channels, self.out_channels, self.runs = first.in_channels, first.out_channels, len(layers)
+        _stack_weights(self, layers)
+
+    def forward(self, x, train=False):
+        if x.ndim not in (4, 5):
+            raise ValueError(f"stacked Conv2d expected input (R, N, C, H, W) or (N, C, H, W), got {tuple(x.shape)}")
+        y = super().forward(_merged(x, self.runs), train)      # (R·N, O, Ho, Wo)
+        return y.reshape((self.runs, -1) + y.shape[1:])         # (R, N, O, Ho, Wo), a view
+
+    def backward(self, dy, input_grad=True):                  # dy (R, N, O, Ho, Wo)
+        dx = super().backward(_merged(dy, self.runs), input_grad)
+        return None if dx is None else dx.reshape((self.runs, -1) + dx.shape[1:])
+
+    def __repr__(self):
+        return f"StackedConv2d({self.runs} × {super().__repr__()})"
+
+
+class StackedMaxPool2d(MaxPool2d):
+    """MaxPool2d over (R, N, C, H, W): the R·N images pooled as one batch."""
+
+    def __init__(self, layer, runs):
+        Layer.__init__(self)
+        self.k, self.s, self.runs = layer.k, layer.s, runs
+
+    def forward(self, x, train=False):
+        y = super().forward(_merged(x, self.runs), train)
+        return y.reshape((self.runs, -1) + y.shape[1:])
+
+    def backward(self, dy):
+        dx = super().backward(_merged(dy, self.runs))
+        return dx.reshape((self.runs, -1) + dx.shape[1:])
+
+
 class StackedFlatten(Flatten):
     """(…, C, H, W) -> (…, C·H·W): the leading run and batch axes kept."""
 
@@ -72,7 +131,7 @@ class StackedFlatten(Flatten):
 
 
 class StackedNet(Sequential):
-    """R Sequential networks of one Dense architecture, stacked; ``runs`` is R.
+    """R Sequential networks of one architecture (layers in STACKING), stacked; ``runs`` is R.
 
     ``params()``, ``grads()`` and ``masks()`` hold (R, ...) arrays; ``run_weights(r)`` gives
     run r's host weights, keyed as the network alone would key them."""
@@ -85,15 +144,19 @@ class StackedNet(Sequential):
             same = [n.layers[i][1] for n in nets]
             if any(type(s) is not type(layer) for s in same) or any(n.layers[i][0] != name for n in nets):
                 raise ValueError(f"stacked networks differ at layer {i} ({name!r})")
+            if type(layer) not in STACKING:
+                raise ValueError(f"layer {name!r} ({type(layer).__name__}) does not stack yet: "
+                                 f"{', '.join(t.__name__ for t in STACKING)} do")
             if isinstance(layer, Dense):
                 layers.append((name, StackedDense(same)))
+            elif isinstance(layer, Conv2d):
+                layers.append((name, StackedConv2d(same)))
+            elif isinstance(layer, MaxPool2d):
+                layers.append((name, StackedMaxPool2d(layer, len(nets))))
             elif isinstance(layer, Flatten):
                 layers.append((name, StackedFlatten(shape)))
-            elif isinstance(layer, ReLU):
-                layers.append((name, ReLU()))
             else:
-                raise ValueError(f"layer {name!r} ({type(layer).__name__}) does not stack yet: "
-                                 f"Dense, ReLU and Flatten do")
+                layers.append((name, ReLU()))
             shape = layer.output_shape(shape)
         super().__init__(layers, nets[0].input_shape)
         self.runs = len(nets)
