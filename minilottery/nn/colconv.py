@@ -17,13 +17,14 @@ strided copy and multiplied at once, so the (N·Ho·Wo, kh·kw·C) column matrix
 never materialised; blocks write disjoint rows of Y and disjoint images of dX,
 so on NumPy they are shared out to Python threads (``blas.thread_map``).
 Stacked runs (R runs' N/R images one run after another, weights (R, K, O)):
-each block is one run's images gathered for all R runs, (R, B, K), in one
-batched product, per run the shape it has alone.
+a block of a run's images is gathered and multiplied for each run in turn on
+NumPy, for all R at once on CuPy (gridconv.run_groups), per run the shapes it
+has alone.
 """
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map, per_run
+from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map, per_run, run_groups
 
 
 def _padded(grid, X):
@@ -38,13 +39,15 @@ def image_blocks(grid, width, itemsize):
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def gather(grid, X4, n0, n1, out):
-    """The im2col rows of images [n0, n1) of every run: (R, (n1 − n0)·Ho·Wo, kh·kw·C), one strided
-    copy into out."""
+def gather(grid, X4, n0, n1, out, runs):
+    """The im2col rows of images [n0, n1) of the runs in the slice ``runs``: (runs, (n1 − n0)·Ho·Wo,
+    kh·kw·C), one strided copy into out."""
     sn, sh, sw, sc = X4.strides
+    per_run_images = grid.n // grid.runs
     windows = xp_of(X4).lib.stride_tricks.as_strided(           # [r, n, ho, wo, i, j, c]
-        X4[n0:], shape=(grid.runs, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
-        strides=(grid.n // grid.runs * sn, sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
+        X4[runs.start * per_run_images + n0:],
+        shape=(runs.stop - runs.start, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
+        strides=(per_run_images * sn, sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
     out.reshape(windows.shape)[...] = windows
     return out
 
@@ -61,10 +64,11 @@ def correlate(grid, X, wmat, bias):
 
     def block(images):
         n0, n1 = images
-        work = xp.empty((grid.runs, (n1 - n0) * per, k), dtype=X.dtype)
-        y = xp.matmul(gather(grid, X4, n0, n1, work), wmat, out=out[:, n0 * per:n1 * per])
-        if bias is not None:                                   # a conv before BatchNorm has none
-            y += bias
+        for rs in run_groups(xp, grid.runs):
+            work = xp.empty((rs.stop - rs.start, (n1 - n0) * per, k), dtype=X.dtype)
+            y = xp.matmul(gather(grid, X4, n0, n1, work, rs), wmat[rs], out=out[rs, n0 * per:n1 * per])
+            if bias is not None:                               # a conv before BatchNorm has none
+                y += bias[rs]
     _map(xp, block, _blocks(grid, X4, k))
     return out.reshape(grid.n * per, o)
 
@@ -80,8 +84,10 @@ def weight_grad(grid, dY, X):
     def partial(group):
         dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
         for n0, n1 in group:
-            work = xp.empty((r, (n1 - n0) * per, width), dtype=X.dtype)
-            dw += xp.matmul(dY3[:, n0 * per:n1 * per].swapaxes(1, 2), gather(grid, X4, n0, n1, work), out=part)
+            for rs in run_groups(xp, r):
+                work = xp.empty((rs.stop - rs.start, (n1 - n0) * per, width), dtype=X.dtype)
+                dw[rs] += xp.matmul(dY3[rs, n0 * per:n1 * per].swapaxes(1, 2), gather(grid, X4, n0, n1, work, rs),
+                                    out=part[rs])
         return dw
     parts = _map(xp, partial, groups)
     for p in parts[1:]:
@@ -99,10 +105,11 @@ def input_grad(grid, dY, wmat):
 
     def block(images):
         n0, n1 = images
-        dcols = xp.matmul(dY3[:, n0 * per:n1 * per], wmat.swapaxes(1, 2))   # (R, rows, kh·kw·C)
-        dcols = dcols.reshape(r, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, c)
-        for i in range(grid.kh):                                       # kernel offsets, not pixels
-            for j in range(grid.kw):
-                dX5[:, n0:n1, i:i + hi:grid.sh, j:j + wi:grid.sw] += dcols[..., i, j, :]
+        for rs in run_groups(xp, r):
+            dcols = xp.matmul(dY3[rs, n0 * per:n1 * per], wmat[rs].swapaxes(1, 2))   # (runs, rows, kh·kw·C)
+            dcols = dcols.reshape(-1, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, c)
+            for i in range(grid.kh):                                   # kernel offsets, not pixels
+                for j in range(grid.kw):
+                    dX5[rs, n0:n1, i:i + hi:grid.sh, j:j + wi:grid.sw] += dcols[..., i, j, :]
     _map(xp, block, _blocks(grid, dX, wmat.shape[1]))
     return dX

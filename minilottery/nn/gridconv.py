@@ -23,11 +23,13 @@ On NumPy the blocks are shared out to Python threads, each with a
 single-threaded BLAS (``blas.thread_map``).
 
 Stacked runs (nn/stacked.py): R runs' images lie one run after another on one
-grid of R·N images, with one weight matrix per run, (R, kh·kw·C, O). Each block
-of a run's rows is gathered for all R runs at once, (R, B, kh·kw·C), and
-multiplied in one batched product: per run the same rows and the same shape
-as alone. A run's reads past its last image touch only discarded rows, or, in
-the input gradient, the zero tail of the run before.
+grid of R·N images, with one weight matrix per run, (R, kh·kw·C, O). A block of
+a run's rows is gathered and multiplied for every run in turn on NumPy (the
+gathered rows stay cache-sized; one BLAS call each, as a batched matmul makes
+anyway), for all R runs at once on CuPy, (R, B, kh·kw·C) in one batched product:
+per run the same rows and the same shapes as alone. A run's reads past its last
+image touch only discarded rows, or, in the input gradient, the zero tail of the
+run before.
 """
 import numpy as np
 
@@ -83,21 +85,21 @@ class Grid:
         g = dX.reshape(self.n, self.hp, self.wp, self.c)
         return g[:, self.ph:self.ph + self.h, self.pw:self.pw + self.w].transpose(0, 3, 1, 2)
 
-    def gather(self, A, start, stop, out):
-        """im2col rows of grid positions [start, stop) of every run of A into out (R, stop − start,
-        kh·kw·F); A holds R runs of ``run_rows`` rows and ``lead`` rows after them."""
-        f, it, b = A.shape[1], A.itemsize, stop - start
+    def gather(self, A, start, stop, out, runs):
+        """im2col rows of grid positions [start, stop) of the runs in the slice ``runs`` of A into out
+        (runs, stop − start, kh·kw·F); A holds R runs of ``run_rows`` rows and ``lead`` rows after."""
+        f, it, b, n = A.shape[1], A.itemsize, stop - start, runs.stop - runs.start
         as_strided, run = xp_of(A).lib.stride_tricks.as_strided, self.run_rows * f * it
+        start += runs.start * self.run_rows
         if f == 1:                                                # one channel: a column per offset is
             for k in range(self.kh * self.kw):                    # 4x faster than copying 3-wide runs
                 i, j = divmod(k, self.kw)
-                out[:, :, k] = as_strided(A[start + i * self.wp + j:], shape=(self.runs, b), strides=(run, it))
+                out[:, :, k] = as_strided(A[start + i * self.wp + j:], shape=(n, b), strides=(run, it))
             return out
         windows = as_strided(                                     # [r, p, i, j, :] = A[r·run_rows + p + i·Wp + j]
-            A[start:], shape=(self.runs, b, self.kh, self.kw, f),
-            strides=(run, f * it, self.wp * f * it, f * it, it))
+            A[start:], shape=(n, b, self.kh, self.kw, f), strides=(run, f * it, self.wp * f * it, f * it, it))
         out.reshape(windows.shape)[...] = windows
-        return out                                                # (R, stop − start, kh·kw·F)
+        return out                                                # (runs, stop − start, kh·kw·F)
 
     def output_rows(self):
         """Rows [first, last) of each image that hold its output positions."""
@@ -147,6 +149,12 @@ def flipped_matrix(w):
     return xp_of(w).ascontiguousarray(t).reshape(w.shape[:-4] + (kh * kw * o, c))
 
 
+def run_groups(xp, runs):
+    """The runs whose blocks are gathered and multiplied at once: one at a time on NumPy (cache-sized
+    blocks), all R on CuPy (one batched product)."""
+    return [slice(r, r + 1) for r in range(runs)] if xp is np else [slice(0, runs)]
+
+
 def per_run(grid, wmat, bias):
     """The weight matrices as (R, K, O) and the bias as (R, 1, O) (or None): one of each per run."""
     return (wmat.reshape((grid.runs,) + wmat.shape[-2:]),
@@ -167,10 +175,11 @@ def correlate(grid, A, wmat, rows, bias=None):
 
     def block(rows):
         start, stop = rows
-        work = xp.empty((grid.runs, stop - start, k), dtype=A.dtype)
-        y = xp.matmul(grid.gather(A, start, stop, work), wmat, out=out[:, start:stop])  # (R, B, K) @ (R, K, O)
-        if bias is not None:
-            y += bias
+        for rs in run_groups(xp, grid.runs):
+            work = xp.empty((rs.stop - rs.start, stop - start, k), dtype=A.dtype)
+            y = xp.matmul(grid.gather(A, start, stop, work, rs), wmat[rs], out=out[rs, start:stop])  # (·,B,K)(·,K,O)
+            if bias is not None:
+                y += bias[rs]
     _map(xp, block, grid.blocks(A, k, rows))
     return out.reshape(grid.rows, o)
 
@@ -186,8 +195,10 @@ def weight_grad(grid, G, X):
     def partial(group):
         dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
         for start, stop in group:
-            work = xp.empty((r, stop - start, width), dtype=X.dtype)
-            dw += xp.matmul(G3[:, start:stop].swapaxes(1, 2), grid.gather(X, start, stop, work), out=part)
+            for rs in run_groups(xp, r):
+                work = xp.empty((rs.stop - rs.start, stop - start, width), dtype=X.dtype)
+                dw[rs] += xp.matmul(G3[rs, start:stop].swapaxes(1, 2), grid.gather(X, start, stop, work, rs),
+                                    out=part[rs])
         return dw
     parts = _map(xp, partial, groups)
     for p in parts[1:]:
