@@ -24,7 +24,7 @@ has alone.
 import numpy as np
 
 from minilottery.backend import xp_of
-from minilottery.nn.gridconv import BLOCK_BYTES, GROUPS, _map, per_run, run_groups
+from minilottery.nn.gridconv import BLOCK_BYTES, _map, per_run, run_groups, summed
 
 
 def _padded(grid, X):
@@ -78,21 +78,12 @@ def weight_grad(grid, dY, X):
     xp, X4, per, r = xp_of(X), _padded(grid, X), grid.ho * grid.wo, grid.runs
     width, o = grid.kh * grid.kw * X.shape[1], dY.shape[1]
     dY3 = dY.reshape(r, -1, o)
-    blocks = _blocks(grid, X4, width)
-    groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
 
-    def partial(group):
-        dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
-        for n0, n1 in group:
-            for rs in run_groups(xp, r):
-                work = xp.empty((rs.stop - rs.start, (n1 - n0) * per, width), dtype=X.dtype)
-                dw[rs] += xp.matmul(dY3[rs, n0 * per:n1 * per].swapaxes(1, 2), gather(grid, X4, n0, n1, work, rs),
-                                    out=part[rs])
-        return dw
-    parts = _map(xp, partial, groups)
-    for p in parts[1:]:
-        parts[0] += p
-    return parts[0]
+    def product(images, rs, out):                              # dY[block]ᵀ cols[block], runs rs
+        n0, n1 = images
+        work = xp.empty((rs.stop - rs.start, (n1 - n0) * per, width), dtype=X.dtype)
+        return xp.matmul(dY3[rs, n0 * per:n1 * per].swapaxes(1, 2), gather(grid, X4, n0, n1, work, rs), out=out)
+    return summed(xp, _blocks(grid, X4, width), (r, o, width), X.dtype, product)
 
 
 def input_grad(grid, dY, wmat):

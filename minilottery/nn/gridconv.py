@@ -189,16 +189,24 @@ def weight_grad(grid, G, X):
     xp, r = xp_of(X), grid.runs
     width, o = grid.kh * grid.kw * X.shape[1], G.shape[1]
     G3 = G[:grid.rows].reshape(r, grid.run_rows, o)
-    blocks = grid.blocks(X, width, grid.output_rows())
+
+    def product(rows, rs, out):                                # G[block]ᵀ im2col(X)[block], runs rs
+        start, stop = rows
+        work = xp.empty((rs.stop - rs.start, stop - start, width), dtype=X.dtype)
+        return xp.matmul(G3[rs, start:stop].swapaxes(1, 2), grid.gather(X, start, stop, work, rs), out=out)
+    return summed(xp, grid.blocks(X, width, grid.output_rows()), (r, o, width), X.dtype, product)
+
+
+def summed(xp, blocks, shape, dtype, product):
+    """Σ over blocks of ``product(block, runs, out)``, a weight gradient ``shape`` (R, O, width):
+    GROUPS partial sums (shared out to threads on NumPy), each of its blocks in order, then added."""
     groups = [blocks[i::GROUPS] for i in range(min(GROUPS, len(blocks)))]  # one partial sum each
 
     def partial(group):
-        dw, part = xp.zeros((r, o, width), dtype=X.dtype), xp.empty((r, o, width), dtype=X.dtype)
-        for start, stop in group:
-            for rs in run_groups(xp, r):
-                work = xp.empty((rs.stop - rs.start, stop - start, width), dtype=X.dtype)
-                dw[rs] += xp.matmul(G3[rs, start:stop].swapaxes(1, 2), grid.gather(X, start, stop, work, rs),
-                                    out=part[rs])
+        dw, part = xp.zeros(shape, dtype=dtype), xp.empty(shape, dtype=dtype)
+        for block in group:
+            for rs in run_groups(xp, shape[0]):
+                dw[rs] += product(block, rs, part[rs])
         return dw
     parts = _map(xp, partial, groups)
     for p in parts[1:]:
