@@ -9,7 +9,9 @@ shared by every run (broadcast in the first layer). Each run's numbers are what 
 alone: the element-wise code is the same and each product has the same shape.
 
 Convolutions stack too: a (R, N, C, H, W) batch is R·N images, one run after another, and
-each GEMM of a Conv2d takes one block of a run's rows for all R runs (gridconv.py). Dense,
+each block of a run's rows is multiplied for every run (gridconv.py: run by run on NumPy,
+all R in one batched product on CuPy). On a CPU this is slower than the runs one by one: R
+runs' activations leave the cache that one run's fit in (README, Performance). Dense,
 Conv2d, MaxPool2d, ReLU and Flatten layers stack (LeNet, Conv-2/4/6 without dropout);
 BatchNorm and residual blocks do not yet.
 """
