@@ -56,7 +56,7 @@ def measure_stacks(case, stacks, args, time_fn, inner_fn, lr, torch_step=None):
             for s in alone_steps:
                 s()
         stacked = _step(StackedNet(_nets(case, runs, args.density)), dx, dy, lr)
-        fns = [f for f in (alone, stacked, torch_step) if f is not None]
+        fns = [alone, stacked] + ([torch_step] if torch_step else [])
         for _ in range(args.warmup):
             for f in fns:
                 f()

@@ -34,7 +34,7 @@ def _padded(grid, X):
 
 def image_blocks(grid, width, itemsize):
     """[(n0, n1)] ranges of a run's images, about BLOCK_BYTES of (Ho·Wo, width) columns each."""
-    per_image, n = grid.ho * grid.wo * width * itemsize, grid.n // grid.runs
+    per_image, n = grid.ho * grid.wo * width * itemsize, grid.run_images
     step = max(1, BLOCK_BYTES // per_image)
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
@@ -43,24 +43,23 @@ def gather(grid, X4, n0, n1, out, runs):
     """The im2col rows of images [n0, n1) of the runs in the slice ``runs``: (runs, (n1 − n0)·Ho·Wo,
     kh·kw·C), one strided copy into out."""
     sn, sh, sw, sc = X4.strides
-    per_run_images = grid.n // grid.runs
     windows = xp_of(X4).lib.stride_tricks.as_strided(           # [r, n, ho, wo, i, j, c]
-        X4[runs.start * per_run_images + n0:],
+        X4[runs.start * grid.run_images + n0:],
         shape=(runs.stop - runs.start, n1 - n0, grid.ho, grid.wo, grid.kh, grid.kw, X4.shape[3]),
-        strides=(per_run_images * sn, sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
+        strides=(grid.run_images * sn, sn, grid.sh * sh, grid.sw * sw, sh, sw, sc))
     out.reshape(windows.shape)[...] = windows
     return out
 
 
 def _blocks(grid, X4, width):
-    return image_blocks(grid, width, X4.itemsize) if xp_of(X4) is np else [(0, grid.n // grid.runs)]
+    return image_blocks(grid, width, X4.itemsize) if xp_of(X4) is np else [(0, grid.run_images)]
 
 
 def correlate(grid, X, wmat, bias):
     """Y = cols(X) W₂ + b over the output positions: (N·Ho·Wo, O) rows, (n, ho, wo) order."""
     xp, X4, per, (wmat, bias) = xp_of(X), _padded(grid, X), grid.ho * grid.wo, per_run(grid, wmat, bias)
     k, o = wmat.shape[1:]
-    out = xp.empty((grid.runs, grid.n // grid.runs * per, o), dtype=X.dtype)
+    out = xp.empty((grid.runs, grid.run_images * per, o), dtype=X.dtype)
 
     def block(images):
         n0, n1 = images

@@ -51,7 +51,7 @@ class Grid:
         self.hp, self.wp = self.h + 2 * self.ph, self.w + 2 * self.pw
         self.ho, self.wo = out_size(self.h, self.kh, self.sh, self.ph), out_size(self.w, self.kw, self.sw, self.pw)
         self.rows = self.n * self.hp * self.wp
-        self.runs, self.run_rows = runs, self.rows // runs
+        self.runs, self.run_images, self.run_rows = runs, self.n // runs, self.rows // runs
         self.lead = (self.kh - 1) * self.wp + (self.kw - 1)      # the largest row shift
 
     def kept(self, rows):
@@ -116,7 +116,7 @@ class Grid:
         xp, (first, last), size = xp_of(A), rows, self.hp * self.wp
         step = max(32, BLOCK_BYTES // (width * A.itemsize)) if xp is np else self.run_rows
         out = []
-        for n in range(self.n // self.runs):
+        for n in range(self.run_images):
             a, b = n * size + first, n * size + last
             if out and b - out[-1][0] <= step:
                 out[-1] = (out[-1][0], b)                         # small images: one block, gap included
