@@ -6,16 +6,19 @@
 - Conv2d on the padded grid equals im2col + one matrix product, strides included,
   and gives the same numbers in one block or many (threaded) blocks.
 - blas.matmul equals @ on one thread and split into row pieces.
+- rng.uniform draws what Generator.random draws and leaves the stream where it leaves it.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minilottery import blas
 from minilottery.nn import Conv2d, MaxPool2d, gridconv
 from minilottery.nn.im2col import im2col
 from minilottery.nn.losses import softmax_cross_entropy
 from minilottery.nn.models import build_model
-from minilottery.rng import Streams
+from minilottery.rng import Streams, uniform
 
 F64 = np.float64
 
@@ -88,3 +91,19 @@ def test_blas_matmul_small_and_split_products(monkeypatch):
     np.testing.assert_allclose(blas.matmul(a, b), a @ b, rtol=1e-14)
     np.testing.assert_allclose(blas.matmul(b.T, a.T), (a @ b).T, rtol=1e-14)
     assert blas.matmul(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.sampled_from([(784, 300), (300, 100), (4096,), (64, 64, 3, 3), (4097, 1), (100, 10), (5,)]),
+       dtype=st.sampled_from([np.float32, np.float64]), before=st.integers(0, 3), seed=st.integers(0, 2**63))
+def test_uniform_is_generator_random_bit_for_bit(shape, dtype, before, seed):
+    # invariant: uniform(rng, shape, dtype) == rng.random(shape, dtype) bit for bit, and every draw after
+    # it is the same too, whatever came before (an odd float32 draw leaves a half word buffered)
+    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+    for rng in (ours, numpys):
+        rng.random(before, dtype=np.float32)
+    got, want = uniform(ours, shape, dtype), numpys.random(shape, dtype=dtype)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+    for draw in (lambda r: r.random(3, dtype=np.float32), lambda r: r.random(2), lambda r: r.integers(0, 2**40, 3)):
+        assert draw(ours).tobytes() == draw(numpys).tobytes()

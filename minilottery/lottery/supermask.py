@@ -23,6 +23,7 @@ from minilottery.lottery.actions import signed_constant
 from minilottery.lottery.criteria import score_masks
 from minilottery.lottery.pruning import ones_masks, prune_by_score
 from minilottery.lottery.scores import ScoreNet
+from minilottery.rng import uniform
 from minilottery.train import evaluate
 
 WEIGHTS = ("theta0", "signed_constant")   # what the frozen weights are
@@ -63,7 +64,7 @@ class LearnedSupermask(ScoreNet):
             return self._eval_masks[key]                              # the same sample for a whole evaluation
         p = sigmoid(s)                                                # σ(m)
         if train or self.eval_mode == "sample":
-            g = (self.rng if train else self.eval_rng).random(s.shape, dtype=s.dtype)    # u ~ U[0, 1)
+            g = uniform(self.rng if train else self.eval_rng, s.shape, s.dtype)  # u ~ U[0, 1)
             xp_of(g).less(g, p, out=g)                                # g = 1[u < σ(m)] ~ Bernoulli(σ(m)), in place
         else:
             g = (p > 0.5).astype(s.dtype)                             # threshold
@@ -79,7 +80,9 @@ class LearnedSupermask(ScoreNet):
 
     def relaxed_grad(self, key, s, g_mask):
         p = self._p[key]
-        g_mask *= p * (1 - p)                                         # ∂L/∂m = ∂L/∂g̃ ⊙ σ(m)(1 − σ(m))
+        dp = 1 - p
+        dp *= p                                                       # σ'(m) = σ(m)(1 − σ(m))
+        g_mask *= dp                                                  # ∂L/∂m = ∂L/∂g̃ ⊙ σ(m)(1 − σ(m))
         return g_mask * self._scale[key] if self.dwr else g_mask
 
     def backward(self, dy, input_grad=False):
