@@ -29,6 +29,12 @@ def report_for(path):
     return KINDS[kind][2]
 
 
+def markdown(head, rows):
+    """A Markdown table: the ``head`` cells, the rule under them, then one line per list of cells."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
 def _fields(config_class):
     """The names a stored configuration of this class has: its fields and "kind"."""
     return {f.name for f in dataclasses.fields(config_class)} | {"kind"}

@@ -17,7 +17,7 @@ import numpy as np
 from minilottery import layout
 from minilottery.experiments.imp import IMPExperiment
 from minilottery.protocol import paper_protocol
-from minilottery.reports import figure
+from minilottery.reports import figure, markdown
 from minilottery.store import ExperimentStore
 
 LABELS = {"ticket": "winning ticket", "reinit": "random reinit", "random": "random pruning"}
@@ -84,15 +84,15 @@ def format_table(data, labels=LABELS, columns=(("es", "early-stop iter", 1, "{:.
     kinds = [k for k in labels if k in data]
     levels = sorted({lv for k in kinds for lv in data[k]})
     head = ["level", "Pm %"] + [f"{labels[k]}: {what}" for k in kinds for _, what, _, _ in columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for lv in levels:
         pm = next(data[k][lv]["Pm"] for k in kinds if lv in data[k])
         cells = [str(lv), f"{100 * pm:.1f}"]
         for k in kinds:
             r = data[k].get(lv, {})
             cells += [cell(r.get(key, []), scale, fmt) for key, _, scale, fmt in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 AT_THE_END = (("final", "final test acc %", 100, "{:.2f}"), ("train", "final train acc %", 100, "{:.2f}"))

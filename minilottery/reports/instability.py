@@ -10,7 +10,7 @@ import numpy as np
 
 from minilottery.experiments.instability import group, summary
 from minilottery.lottery.interpolation import STABLE
-from minilottery.reports import figure, table_and_figure
+from minilottery.reports import figure, markdown, table_and_figure
 
 
 def rows(store, curves=False):
@@ -35,7 +35,7 @@ def collect(paths):
 def format_table(paths):
     head = ["level", "Pm %", "k", "test error % (copy 1 / copy 2)", "max test error % on path",
             "instability (test), points", "instability (train), points", "stable (< 2 points)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for (level, k), rs in collect(paths).items():
         ends = np.mean([r["endpoint_test_errors"] for r in rs], axis=0)
         inst = np.mean([r["instability"] for r in rs])
@@ -43,8 +43,8 @@ def format_table(paths):
         cells = [str(level), f"{100 * rs[0]['Pm']:.1f}", str(k), f"{100 * ends[0]:.2f} / {100 * ends[1]:.2f}",
                  f"{100 * np.mean([max(r['test_error']) for r in rs]):.2f}", f"{100 * inst:.2f}",
                  f"{100 * np.mean(train):.2f}" if train else "–", "yes" if inst < STABLE else "no"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 def plot(paths, png, title, trials=1):

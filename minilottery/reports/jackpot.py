@@ -15,7 +15,7 @@ from functools import partial
 from minilottery import layout
 from minilottery.experiments.jackpot import JackpotExperiment, search_protocol
 from minilottery.lottery.jackpot_compare import OVERLAP_WITH
-from minilottery.reports import figure
+from minilottery.reports import figure, markdown
 from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
 
@@ -40,7 +40,7 @@ def format_table(rows):
             "jackpot final", "edge-popup (val-selected)", "edge-popup final", "fine-tuned (val-selected)",
             "fine-tuned final", "search iters", "fine-tune iters", "jackpot reaches edge-popup final at",
             "ratio (claim ≤ 0.33)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         m = r.get("magnitude", {})
         cost = r.get("search_cost")
@@ -51,13 +51,13 @@ def format_table(rows):
                  + _run(r, "edgepopup") + _run(r, "finetune")
                  + [str(r.get("jackpot", {}).get("iterations", "–")), str(r.get("finetune", {}).get("iterations", "–")),
                     reach, ratio])
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 def format_overlap(rows):
     head = ["sparsity %"] + [f"vs {NAMES[c]}" for c in OVERLAP_WITH] + ["most"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         o = r.get("overlap")
         if o is None:
@@ -65,8 +65,8 @@ def format_overlap(rows):
         top = max(OVERLAP_WITH, key=lambda c: o[c])
         cells = [f"{100 * r['sparsity']:g}"] + [f"**{o[c]:.3f}**" if c == top else f"{o[c]:.3f}"
                                                    for c in OVERLAP_WITH] + [NAMES[top]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 def plot(store, rows, png, title):

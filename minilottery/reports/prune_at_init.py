@@ -8,7 +8,7 @@ colour per method, one line style per sanity check.
 
 
 from minilottery.experiments.prune_at_init import group, summary
-from minilottery.reports import figure, table_and_figure
+from minilottery.reports import figure, markdown, table_and_figure
 from minilottery.reports.imp import cell
 
 STYLES = {"none": "-", "shuffle": "--", "reinit": ":", "invert": "-."}
@@ -35,11 +35,10 @@ def format_table(runs):
     data = collect(runs)
     sparsities = sorted({s for v in data.values() for s in v})
     head = ["method", "sanity check"] + [f"test acc % at {100 * (1 - s):.3g}% kept" for s in sparsities]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for (method, ablation), by_s in data.items():
-        lines.append("| " + " | ".join([method, ablation] + [cell(by_s.get(s, []), 100, "{:.2f}")
-                                                             for s in sparsities]) + " |")
-    return "\n".join(lines)
+        body.append([method, ablation] + [cell(by_s.get(s, []), 100, "{:.2f}") for s in sparsities])
+    return markdown(head, body)
 
 
 def plot(runs, png, title, trials=1):

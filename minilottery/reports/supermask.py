@@ -15,7 +15,7 @@ import numpy as np
 from minilottery import layout
 from minilottery.experiments.supermask import PAPER_TRAIN, SupermaskExperiment
 from minilottery.protocol import paper_protocol
-from minilottery.reports import figure
+from minilottery.reports import figure, markdown
 from minilottery.reports.export import plain
 from minilottery.store import ExperimentStore
 
@@ -30,7 +30,7 @@ def format_table(runs, method):
             "threshold test acc %" if method == "learned" else "", "density %", "early-stop iter",
             "final test acc %" if trained else "", "final train acc %" if trained else ""]
     head = [h for h in head if h]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in runs:
         acc = f"{100 * r['test_acc']:.2f}"
         if "test_acc_min" in r:
@@ -43,8 +43,8 @@ def format_table(runs, method):
                   else "– (no training)"]
         if trained:
             cells += [_pct(r, "final_test_acc"), _pct(r, "final_train_acc")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 def series(r):
