@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from minilottery import backend
 from minilottery.errors import ConfigError
-from minilottery.lottery.edgepopup import (DEFAULTS, EdgePopup, drop_lowest, kaiming_weights, pruned_count,
-                                          smallest)
+from minilottery.lottery.edgepopup import DEFAULTS, EdgePopup, drop_lowest, kaiming_weights, pruned_count
+from minilottery.lottery.select import _UINT, Near, smallest
 from minilottery.nn import Conv2d, Dense, Flatten, ReLU, Sequential, softmax_cross_entropy
 from minilottery.nn.optim import Momentum
 from minilottery.rng import Streams
@@ -78,6 +78,35 @@ def test_the_radix_select_is_numpys_partition(dtype, n, levels, signed, specials
     got, want = smallest(a, i), np.partition(a, i)[i]
     assert got.dtype == want.dtype
     assert got.tobytes() == want.tobytes() or (np.isnan(got) and np.isnan(want))
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1 << 13, 1 << 15),
+       levels=st.sampled_from([0, 3, 1000, "ulps"]), moves=st.lists(st.sampled_from([0.0, 1e-7, 1e-5, 1e-3, 1.0, -1.0]),
+                                                            min_size=1, max_size=6),
+       specials=st.booleans(), at=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_the_bracketed_select_is_numpys_partition_as_the_vector_moves(dtype, n, levels, moves, specials, at, seed):
+    # invariant: one Near carried over a sequence of vectors, each the last moved by a step of any size (a
+    # negative step makes entries negative, where the select must fall back), at one rank (a layer's
+    # pruned count), gives np.partition(a, i)[i] bit for bit at every call: the hint changes only the speed
+    rng, near = np.random.default_rng(seed), Near()
+    if levels == "ulps":             # bit patterns a few bracket widths apart: entries at its very ends
+        bits = np.dtype(dtype).type(0.03).view(_UINT[np.dtype(dtype)])
+        width = 1 << (np.finfo(dtype).nmant - 10)
+        a = (bits + rng.integers(0, 3, n) * width + rng.integers(-2499, 2500, n)).astype(bits.dtype).view(dtype)
+    else:
+        a = np.abs(rng.uniform(0.0, 0.05, n) if levels == 0 else rng.integers(0, levels, n) * 0.01)
+    i = min(int(at * n), n - 1)
+    for move in moves:
+        a = a + move * rng.standard_normal(n) if move >= 0 else a - 0.01
+        a = (np.abs(a) if move >= 0 else a).astype(dtype)
+        if specials:
+            a[rng.integers(0, n, 4)] = [np.nan, np.inf, 0.0, np.finfo(dtype).tiny]
+        want = np.partition(a, i)[i]
+        for _ in range(2):                                   # the second call brackets the first's answer
+            got = smallest(a, i, near)
+            assert got.dtype == want.dtype
+            assert got.tobytes() == want.tobytes() or (np.isnan(got) and np.isnan(want))
 
 
 def test_pruned_count_is_the_released_float_floor():

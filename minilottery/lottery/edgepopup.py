@@ -30,6 +30,7 @@ import numpy as np
 from minilottery.backend import asarray, xp_of
 from minilottery.errors import ConfigError
 from minilottery.lottery.scores import ScoreNet
+from minilottery.lottery.select import Near, smallest
 from minilottery.nn.init import fans
 
 # The released MNIST example (simple_mnist_example.py): SGD momentum 0.9, lr 0.1, weight decay 5e-4
@@ -44,32 +45,9 @@ def pruned_count(k, n):
     return int((1.0 - float(k)) * int(n))
 
 
-_RADIX_MIN, _TOP = 1 << 13, 14  # a radix select from 8,192 entries, over 2¹⁴ buckets (a 128 KB count)
-
-
-def smallest(flat, i):
-    """np.partition(flat, i)[i] (the (i+1)-th smallest) of a host float vector, by a radix select
-    where every sign bit is clear (|s|, NaN included): those floats order as their bit patterns, so
-    a histogram of the top 14 bits names the bucket holding rank i, and only that bucket is
-    partitioned. Anything else (a negative entry, a short vector) takes np.partition itself."""
-    if flat.size < _RADIX_MIN or flat.dtype not in _UINT:
-        return np.partition(flat, i)[i]
-    bits = flat.view(_UINT[flat.dtype])
-    top = bits >> np.uint8(8 * flat.itemsize - _TOP)             # sign, exponent, first mantissa bits
-    count = np.bincount(top, minlength=1 << _TOP)
-    if count[1 << (_TOP - 1):].any():                            # a sign bit set: bit order is not value order
-        return np.partition(flat, i)[i]
-    below = np.cumsum(count)
-    b = int(np.searchsorted(below, i, side="right"))             # the bucket of rank i
-    rest = i - (int(below[b - 1]) if b else 0)
-    return np.partition(bits[top == b], rest)[rest].view(flat.dtype)
-
-
-_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
-
-
-def drop_lowest(a, j):
-    """0/1 mask in a's dtype dropping the j entries of lowest a (lowest flat index first among equals)."""
+def drop_lowest(a, j, near=None):
+    """0/1 mask in a's dtype dropping the j entries of lowest a (lowest flat index first among equals);
+    ``near``: a select.Near kept from the last call for the same, slightly moved, scores."""
     xp = xp_of(a)
     flat = a.ravel()
     if j <= 0:
@@ -78,7 +56,7 @@ def drop_lowest(a, j):
         m = xp.ones(flat.shape, dtype=a.dtype)
         m[xp.argsort(flat, kind="stable")[:j]] = 0               # a stable sort: lowest index first on ties
         return m.reshape(a.shape)
-    v = smallest(flat, j - 1)                                    # the j-th smallest value
+    v = smallest(flat, j - 1, near)                              # the j-th smallest value
     m = xp.empty(flat.shape, dtype=a.dtype)
     xp.greater(flat, v, out=m)                                   # 1[a > v]: v and all below it dropped
     short = flat.size - j - xp.count_nonzero(m)                  # ties at v dropped beyond the j
@@ -146,6 +124,7 @@ class EdgePopup(ScoreNet):
                 raise ConfigError(f"edge-popup cannot prune {j} of the {scores[key].size} weights of {key}: "
                                   f"it keeps no weight")
         super().__init__(model, scores)
+        self._near = {key: Near() for key in scores}                  # where each layer's threshold last lay
         self.refresh_masks()
 
     def kept_counts(self):
@@ -155,7 +134,8 @@ class EdgePopup(ScoreNet):
     def refresh_masks(self):
         """Recompute every mask from the current scores: the top-k of |s| per layer."""
         xp = xp_of(next(iter(self.scores.values())))
-        self._masks = {key: drop_lowest(xp.abs(s), self.pruned[key]) for key, s in self.scores.items()}
+        self._masks = {key: drop_lowest(xp.abs(s), self.pruned[key], self._near[key])
+                       for key, s in self.scores.items()}
 
     after_step = refresh_masks                                    # the scores moved: new top-k
 
