@@ -38,7 +38,7 @@ def uniform(rng, shape, dtype=np.float64):
     n = math.prod(shape)
     bits = getattr(rng, "bit_generator", None)
     if (np.dtype(dtype) != np.float32 or type(bits) is not np.random.PCG64 or n % 2 or n < 4096
-            or np.little_endian is False or bits.state["has_uint32"]):
+            or not np.little_endian or bits.state["has_uint32"]):
         return rng.random(shape, dtype=dtype)
     w = bits.random_raw(n // 2).view(np.uint32)          # w: the halves, low then high, as numpy takes them
     w >>= 8                                              # the top 24 bits, < 2²⁴

@@ -9,7 +9,7 @@ import os
 
 from minilottery.experiments.deconstructing import COMPARISONS, variants
 from minilottery.protocol import paper_protocol
-from minilottery.reports import figure
+from minilottery.reports import figure, markdown
 from minilottery.reports.imp import cell, collect, plot
 from minilottery.reports.imp import rows as imp_rows
 from minilottery.store import ExperimentStore
@@ -53,12 +53,12 @@ def format_tables(data):
     out = []
     for key, what, scale, fmt in (("acc", "test accuracy % at early stop", 100, "{:.2f}"),
                                   ("es", "early-stop iteration", 1, "{:.0f}")):
-        lines = [f"{what}:", "", "| Pm % | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        body = []
         for lv in levels:
             pm = next(rows[lv]["Pm"] for rows in data.values() if lv in rows)
-            cells = [cell(data[lb][lv][key], scale, fmt) if lv in data[lb] else "–" for lb in labels]
-            lines.append(f"| {100 * pm:.1f} | " + " | ".join(cells) + " |")
-        out.append("\n".join(lines))
+            body.append([f"{100 * pm:.1f}"] + [cell(data[lb][lv][key], scale, fmt) if lv in data[lb] else "–"
+                                               for lb in labels])
+        out.append(f"{what}:\n\n" + markdown(["Pm %"] + labels, body))
     return "\n\n".join(out)
 
 
