@@ -1,7 +1,10 @@
-"""Conv2d's two ways, forced one at a time: the padded grid (gridconv.py) and the output
-positions only (colconv.py). Each gives the textbook im2col convolution and its adjoint
-(float64, strides, padding, non-square kernels, one block or many), and passes a central-
-difference gradient check; Conv2d picks the grid only for stride 1 on large maps.
+"""Conv2d's ways, forced one at a time: the padded grid (gridconv.py) and the output
+positions only (colconv.py) for the weight gradient; the forward on the grid (one input
+channel) or the output positions; the input gradient as the full correlation on the input
+positions ("same" padding), on the grid (other padding) or by col2im (strided). Each gives
+the textbook im2col convolution and its adjoint (float64, strides, padding, non-square
+kernels, one block or many), and passes a central-difference gradient check; Conv2d picks
+the grid only for stride 1 on large maps.
 """
 import numpy as np
 import pytest
@@ -36,15 +39,17 @@ def oracle(layer, x, dy):
     return y.reshape(dy.shape), dx, dw, d.sum(axis=(0, 2))
 
 
+@pytest.mark.parametrize("channels", [1, 4])
 @pytest.mark.parametrize("k, s, p, hw", [((3, 3), (1, 1), (1, 1), (13, 14)), ((3, 3), (2, 2), (1, 1), (13, 14)),
                                          ((1, 1), (2, 2), (0, 0), (9, 8)), ((3, 2), (2, 3), (0, 2), (9, 10)),
-                                         ((3, 3), (1, 1), (1, 1), (2, 2))])
-def test_both_paths_equal_the_im2col_oracle(path, k, s, p, hw):
+                                         ((3, 3), (1, 1), (1, 1), (2, 2)), ((3, 3), (1, 1), (0, 0), (13, 14)),
+                                         ((2, 3), (1, 1), (1, 2), (12, 13)), ((5, 3), (1, 1), (2, 1), (13, 12))])
+def test_both_paths_equal_the_im2col_oracle(path, channels, k, s, p, hw):
     rng = np.random.default_rng(3)
-    layer = Conv2d(4, 5, k, rng, stride=s, padding=p, dtype=F64)
+    layer = Conv2d(channels, 5, k, rng, stride=s, padding=p, dtype=F64)
     layer.params["b"][...] = rng.standard_normal(5)
     layer.set_mask((rng.random(layer.params["W"].shape) < 0.7).astype(F64))
-    x = rng.standard_normal((3, 4) + hw)
+    x = rng.standard_normal((3, channels) + hw)
     y = layer.forward(x, train=True)
     assert layer.columns is (path == "columns" or s != (1, 1))
     dy = rng.standard_normal(y.shape)

@@ -10,6 +10,7 @@ the median of the per-repeat ratios to the last column. Trees as old as
 3a44004 (optimisers over a model) work too.
 
     python -m minilottery.bench.checkouts lenet_300_100 30 before=/path/old after=/path/new --torch
+    python -m minilottery.bench.checkouts resnet20 5 before=/path/old after=. --dataset cifar10 --batch 128
 """
 import argparse
 import importlib
@@ -45,10 +46,10 @@ def load(path):
     return mods
 
 
-def step_of(mods, model_name, batch=60, density=0.8):
+def step_of(mods, model_name, batch=60, density=0.8, dataset="mnist"):
     """(step, model, x, y) for one checkout: forward, loss, backward without dx, masked Adam."""
     mods["blas"].set_blas_threads(1)
-    model = mods["nn.models"].build_model(model_name, mods["rng"].Streams.from_seed(0), dataset="mnist")
+    model = mods["nn.models"].build_model(model_name, mods["rng"].Streams.from_seed(0), dataset=dataset)
     rng = np.random.default_rng(2)
     model.set_masks({k: (rng.random(w.shape) < density).astype(np.float32)
                      for k, w in model.get_weights().items() if k.endswith(".W")})
@@ -73,6 +74,8 @@ def main(argv=None):
     parser.add_argument("trees", nargs="+", metavar="LABEL=PATH")
     parser.add_argument("--torch", action="store_true", help="add the PyTorch step (last column)")
     parser.add_argument("--wall", action="store_true", help="wall-clock instead of CPU time")
+    parser.add_argument("--dataset", default="mnist", help="the input shape: mnist (1×28×28), cifar10 (3×32×32), ...")
+    parser.add_argument("--batch", type=int, default=60)
     args = parser.parse_args(argv)
     clock = time.perf_counter if args.wall else time.thread_time
     steps = []
@@ -81,7 +84,7 @@ def main(argv=None):
         if not path:
             parser.error(f"give each tree as LABEL=PATH, got {tree!r}")
         mods = load(path)
-        step, model, x, y = step_of(mods, args.model)
+        step, model, x, y = step_of(mods, args.model, args.batch, dataset=args.dataset)
         steps.append((label, step))
     if args.torch:
         import torch

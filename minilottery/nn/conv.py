@@ -3,9 +3,18 @@ only, colconv.py) and MaxPool2d, NCHW.
 
 Arrays keep PyTorch's (N, C, H, W) shapes at every layer boundary; a Conv2d
 output is a view whose memory is channels-last, which the next layers keep.
-Conv2d takes the grid for stride 1 on maps of at least GRID_MIN_SIDE (the padding
-rows it computes in vain are few there) and the output positions otherwise
-(strided convolutions, small maps).
+The forward runs on the output positions (colconv.py): its rows are exactly
+the (n, ho, wo) the layer returns, a compact channels-last array, and each row
+is the same dot product as on the grid, bit for bit, without the padding rows
+the grid computes in vain; only a one-channel input keeps the grid, whose
+gather copies a column per kernel offset. The weight gradient takes the
+grid for stride 1 on maps of at least GRID_MIN_SIDE and the output positions
+otherwise (strided convolutions, small maps). The input gradient of a stride-1
+convolution with "same" padding (k − 1 = 2p, every one in these models) reads
+the grid's padded gradient G as dy padded for the full correlation and gathers
+it on the input positions only: on the large maps the same sums as on the
+grid, bit for bit, without its padding rows; on the small maps it replaces
+col2im's kh·kw strided adds. Strided and other convolutions keep col2im.
 """
 import numpy as np
 
@@ -16,7 +25,7 @@ from minilottery.nn.im2col import out_size, windows
 from minilottery.nn.init import glorot_normal
 from minilottery.nn.layers import Layer, Prunable, check_dtype
 
-GRID_MIN_SIDE = 12   # output sides from which a stride-1 Conv2d runs on the padded grid
+GRID_MIN_SIDE = 12   # output sides from which a stride-1 Conv2d's backward runs on the padded grid
 
 
 def pair(v, name):
@@ -79,13 +88,13 @@ class Conv2d(Prunable):
         grid = self.grid = Grid(x.shape, self.k, self.s, self.p, self.runs)
         self.X = grid.pad_input(x)                             # (N·Hp·Wp + lead, C) padded rows
         self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
-        self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE
-        if self.columns:
-            y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params.get("b"))  # (N·Ho·Wo, O)
-            return y.reshape(grid.n, grid.ho, grid.wo, -1).transpose(0, 3, 1, 2)           # (N, O, Ho, Wo)
-        y = correlate(grid, self.X, weight_matrix(self.w_eff), grid.output_rows(),
-                      self.params.get("b"))                        # (N·Hp·Wp, O)
-        return grid.kept(y).transpose(0, 3, 1, 2)              # (N, O, Ho, Wo)
+        self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE   # the backward's path
+        if self.in_channels == 1 and not self.columns:        # one channel: the grid's column gather
+            y = correlate(grid, self.X, weight_matrix(self.w_eff), grid.output_rows(),
+                          self.params.get("b"))                    # (N·Hp·Wp, O)
+            return grid.kept(y).transpose(0, 3, 1, 2)          # (N, O, Ho, Wo)
+        y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params.get("b"))  # (N·Ho·Wo, O)
+        return y.reshape(grid.n, grid.ho, grid.wo, -1).transpose(0, 3, 1, 2)               # (N, O, Ho, Wo)
 
     def backward(self, dy, input_grad=True):                   # dy (N, O, Ho, Wo)
         # dW_eff = Σ_p dy[p]ᵀ im2col(x)[p] ; db = Σ_{n,h,w} dy ; dx = im2col(dy')·W_flip (full correlation)
@@ -99,8 +108,17 @@ class Conv2d(Prunable):
             self.grads["b"] = self._bias_grad(dy, (0, 2, 3))
         if not input_grad:                                     # the first layer: nobody needs dL/dx
             return None
+        full = grid.full_grid(G)
+        if full is not None:
+            return self._full_correlation(full)
         dx = correlate(grid, G, flipped_matrix(self.w_eff), grid.input_rows())  # (N·Hp·Wp, C), padded
         return grid.input_of(dx)                               # (N, C, H, W)
+
+    def _full_correlation(self, full):
+        # dx = im2col(dy')·W_flip on the input positions only (dy' = dy padded by k − 1 − p, gridconv.full_grid)
+        grid = self.grid
+        dx = colconv.correlate(*full, flipped_matrix(self.w_eff), None)               # (N·H·W, C)
+        return dx.reshape(grid.n, grid.h, grid.w, -1).transpose(0, 3, 1, 2)       # (N, C, H, W)
 
     def _columns_backward(self, dy, input_grad):
         # the same three gradients on the output positions only (colconv.py)
@@ -112,6 +130,9 @@ class Conv2d(Prunable):
             self.grads["b"] = self._bias_grad(dY, 0)
         if not input_grad:
             return None
+        full = None if self.s != (1, 1) else grid.full_grid(grid.pad_grad(dy))
+        if full is not None:                                   # stride 1, "same" padding: no col2im
+            return self._full_correlation(full)
         dX = colconv.input_grad(grid, dY, weight_matrix(self.w_eff))  # (N, Hp, Wp, C)
         return dX[:, grid.ph:grid.ph + grid.h, grid.pw:grid.pw + grid.w].transpose(0, 3, 1, 2)  # (N, C, H, W)
 

@@ -101,6 +101,15 @@ class Grid:
         out.reshape(windows.shape)[...] = windows
         return out                                                # (runs, stop − start, kh·kw·F)
 
+    def full_grid(self, G):
+        """G' (lead + rows, O) as the zero-padded gradient of the full correlation, dx = im2col(dy')·W_flip
+        over the input positions only: (its Grid, its rows), for stride 1 and "same" padding (k − 1 = 2p),
+        where dy padded by k − 1 − p has the grid's shape and is G' from row ph·Wp + pw on; else None."""
+        if (self.sh, self.sw) != (1, 1) or (self.kh - 1, self.kw - 1) != (2 * self.ph, 2 * self.pw):
+            return None
+        dy_shape = (self.n, G.shape[1], self.ho, self.wo)
+        return Grid(dy_shape, (self.kh, self.kw), (1, 1), (self.ph, self.pw), self.runs), G[self.ph * self.wp + self.pw:]
+
     def output_rows(self):
         """Rows [first, last) of each image that hold its output positions."""
         return 0, self.sh * (self.ho - 1) * self.wp + self.sw * (self.wo - 1) + 1
