@@ -4,17 +4,19 @@ only, colconv.py) and MaxPool2d, NCHW.
 Arrays keep PyTorch's (N, C, H, W) shapes at every layer boundary; a Conv2d
 output is a view whose memory is channels-last, which the next layers keep.
 The forward runs on the output positions (colconv.py): its rows are exactly
-the (n, ho, wo) the layer returns, a compact channels-last array, and each row
-is the same dot product as on the grid, bit for bit, without the padding rows
-the grid computes in vain; only a one-channel input keeps the grid, whose
-gather copies a column per kernel offset. The weight gradient takes the
+the (n, ho, wo) the layer returns, a compact channels-last array, each row the
+same dot product as on the grid without the padding rows the grid computes in
+vain (the same bits wherever BLAS computes a row alike in blocks of any height,
+as OpenBLAS does at Conv-2's and ResNet-20's full widths; narrow layers of a few
+channels can differ in the last bit). Only a one-channel input keeps the grid,
+whose gather copies a column per kernel offset. The weight gradient takes the
 grid for stride 1 on maps of at least GRID_MIN_SIDE and the output positions
 otherwise (strided convolutions, small maps). The input gradient of a stride-1
 convolution with "same" padding (k − 1 = 2p, every one in these models) reads
 the grid's padded gradient G as dy padded for the full correlation and gathers
 it on the input positions only: on the large maps the same sums as on the
-grid, bit for bit, without its padding rows; on the small maps it replaces
-col2im's kh·kw strided adds. Strided and other convolutions keep col2im.
+grid (the same bits, as for the forward) without its padding rows; on the
+small maps it replaces col2im's kh·kw strided adds (other roundings). Strided and other convolutions keep col2im.
 """
 import numpy as np
 
