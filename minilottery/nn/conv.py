@@ -3,20 +3,21 @@ only, colconv.py) and MaxPool2d, NCHW.
 
 Arrays keep PyTorch's (N, C, H, W) shapes at every layer boundary; a Conv2d
 output is a view whose memory is channels-last, which the next layers keep.
-The forward runs on the output positions (colconv.py): its rows are exactly
-the (n, ho, wo) the layer returns, a compact channels-last array, each row the
-same dot product as on the grid without the padding rows the grid computes in
-vain (the same bits wherever BLAS computes a row alike in blocks of any height,
-as OpenBLAS does at Conv-2's and ResNet-20's full widths; narrow layers of a few
-channels can differ in the last bit). Only a one-channel input keeps the grid,
-whose gather copies a column per kernel offset. The weight gradient takes the
-grid for stride 1 on maps of at least GRID_MIN_SIDE and the output positions
-otherwise (strided convolutions, small maps). The input gradient of a stride-1
-convolution with "same" padding (k − 1 = 2p, every one in these models) reads
-the grid's padded gradient G as dy padded for the full correlation and gathers
-it on the input positions only: on the large maps the same sums as on the
-grid (the same bits, as for the forward) without its padding rows; on the
-small maps it replaces col2im's kh·kw strided adds (other roundings). Strided and other convolutions keep col2im.
+
+- Forward: on the output positions (colconv.py). Its rows are exactly the
+  (n, ho, wo) the layer returns, a compact array over which ReLU, BatchNorm and
+  pooling then run contiguously; each row is the grid's dot product without the
+  padding rows the grid computes in vain (the same bits wherever BLAS computes
+  a row alike in blocks of any height, as OpenBLAS does at Conv-2's and
+  ResNet-20's full widths; layers of a few channels can differ in the last bit).
+- Weight gradient: on the grid for stride 1 on maps of at least GRID_MIN_SIDE,
+  on the output positions otherwise (strided convolutions, small maps).
+- Input gradient: for stride 1 and "same" padding (k − 1 = 2p, every stride-1
+  convolution of these models) the grid's padded gradient G is dy padded for
+  the full correlation, gathered on the input positions only (on large maps
+  the grid's sums, the same bits as above, without its padding rows; on small
+  maps instead of col2im's kh·kw strided adds). Otherwise the grid on large
+  maps and col2im on small or strided ones.
 """
 import numpy as np
 
@@ -91,10 +92,6 @@ class Conv2d(Prunable):
         self.X = grid.pad_input(x)                             # (N·Hp·Wp + lead, C) padded rows
         self.w_eff = self.effective_weight()                   # (O, C, kh, kw)
         self.columns = self.s != (1, 1) or min(grid.ho, grid.wo) < GRID_MIN_SIDE   # the backward's path
-        if self.in_channels == 1 and not self.columns:        # one channel: the grid's column gather
-            y = correlate(grid, self.X, weight_matrix(self.w_eff), grid.output_rows(),
-                          self.params.get("b"))                    # (N·Hp·Wp, O)
-            return grid.kept(y).transpose(0, 3, 1, 2)          # (N, O, Ho, Wo)
         y = colconv.correlate(grid, self.X, weight_matrix(self.w_eff), self.params.get("b"))  # (N·Ho·Wo, O)
         return y.reshape(grid.n, grid.ho, grid.wo, -1).transpose(0, 3, 1, 2)               # (N, O, Ho, Wo)
 

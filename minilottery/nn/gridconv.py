@@ -20,7 +20,9 @@ the padded input, instead. With G the output gradient placed on the grid
 where G' is G behind ``lead`` zero rows and W_flip the kernel turned by 180°:
 the input gradient is the same gathered product on G' with the flipped kernel.
 On NumPy the blocks are shared out to Python threads, each with a
-single-threaded BLAS (``blas.thread_map``).
+single-threaded BLAS (``blas.thread_map``). Conv2d (conv.py) takes the grid for
+the weight gradient on large maps and ``full_grid``'s view of G' for the input
+gradient; its forward gathers the output positions only (colconv.py).
 
 Stacked runs (nn/stacked.py): R runs' images lie one run after another on one
 grid of R·N images, with one weight matrix per run, (R, kh·kw·C, O). A block of
@@ -175,10 +177,10 @@ def _map(xp, fn, items):
     return thread_map(fn, items) if xp is np else [fn(item) for item in items]
 
 
-def correlate(grid, A, wmat, rows, bias=None):
-    """Out[p] = im2col(A)[p] @ wmat (+ bias) for the grid rows p in ``rows`` of every image:
-    (N·Hp·Wp, wmat columns); the other rows are left unset. Stacked: wmat (R, K, O), bias (R, O)."""
-    xp, (wmat, bias) = xp_of(A), per_run(grid, wmat, bias)
+def correlate(grid, A, wmat, rows):
+    """Out[p] = im2col(A)[p] @ wmat for the grid rows p in ``rows`` of every image: (N·Hp·Wp, wmat
+    columns); the other rows are left unset (the input gradient, G' ⋆ W_flip). Stacked: wmat (R, K, O)."""
+    xp, (wmat, _) = xp_of(A), per_run(grid, wmat, None)
     k, o = wmat.shape[1:]
     out = xp.empty((grid.runs, grid.run_rows, o), dtype=A.dtype)
 
@@ -186,9 +188,7 @@ def correlate(grid, A, wmat, rows, bias=None):
         start, stop = rows
         for rs in run_groups(xp, grid.runs):
             work = xp.empty((rs.stop - rs.start, stop - start, k), dtype=A.dtype)
-            y = xp.matmul(grid.gather(A, start, stop, work, rs), wmat[rs], out=out[rs, start:stop])  # (·,B,K)(·,K,O)
-            if bias is not None:
-                y += bias[rs]
+            xp.matmul(grid.gather(A, start, stop, work, rs), wmat[rs], out=out[rs, start:stop])  # (·,B,K)(·,K,O)
     _map(xp, block, grid.blocks(A, k, rows))
     return out.reshape(grid.rows, o)
 
